@@ -1,0 +1,25 @@
+// Running operator commands: argv arrays (never a shell), a timeout, heartbeats while waiting, and
+// the output kept for the report.
+import { execa } from 'execa';
+import type { CommandRecord } from '../workflows/report';
+import { heartbeatWhile } from './progress';
+
+const KEEP_CHARS = 4000;
+const tail = (text: string) => (text.length > KEEP_CHARS ? `…${text.slice(-KEEP_CHARS)}` : text);
+
+export async function runCommand(command: string[], timeoutMs: number): Promise<CommandRecord> {
+  const [file, ...args] = command;
+  if (!file) throw new Error('empty command');
+  const started = Date.now();
+  const result = await heartbeatWhile(
+    execa(file, args, { timeout: timeoutMs, reject: false, stdin: 'ignore', forceKillAfterDelay: 5000 }),
+    { running: command.join(' ') },
+  );
+  return {
+    command,
+    exitCode: result.exitCode ?? null,
+    stdout: tail(String(result.stdout ?? '')),
+    stderr: tail(String(result.stderr ?? '') + (result.timedOut ? `\n(timed out after ${timeoutMs} ms)` : '') + (result.failed && result.exitCode === undefined ? `\n${result.shortMessage}` : '')),
+    durationMs: Date.now() - started,
+  };
+}

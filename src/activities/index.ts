@@ -1,0 +1,4 @@
+// Every activity the worker registers. Workflows import this module as types only.
+export { resolveHost } from './host';
+export { runSmokeChecks } from './http-checks';
+export { describeService, startService, stopService, waitServiceDown, waitServiceHealthy } from './service';

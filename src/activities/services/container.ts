@@ -1,0 +1,34 @@
+// Containers by name through the docker or podman CLI (same verbs, same output).
+import type { z } from 'zod';
+import type { containerService } from '../../workflows/inputs';
+import { runCommand } from '../commands';
+import { invalidInput, notYet } from '../failures';
+import type { ServiceControl, ServiceStatus } from './types';
+
+export function containerControl(spec: z.output<typeof containerService>): ServiceControl {
+  const { engine, name } = spec;
+
+  async function status(): Promise<ServiceStatus> {
+    const inspect = await runCommand([engine, 'inspect', '--format', '{{.State.Status}} {{.State.Pid}}', name], 30_000);
+    if (inspect.exitCode !== 0) {
+      if (/no such (container|object)/i.test(inspect.stderr)) throw invalidInput(`container ${name} does not exist (${engine})`);
+      throw notYet(`${engine} inspect ${name} failed: ${inspect.stderr.trim() || `exit ${inspect.exitCode}`}`);
+    }
+    const [state = 'unknown', pid] = inspect.stdout.trim().split(/\s+/);
+    return { running: state === 'running', pid: Number(pid) || undefined, detail: state };
+  }
+
+  async function change(args: string[], wantRunning: boolean) {
+    const before = await status();
+    if (before.running === wantRunning) return { already: true, pid: before.pid, commands: [] };
+    const record = await runCommand([engine, ...args, name], (spec.stopTimeoutSeconds + 60) * 1000);
+    if (record.exitCode !== 0) throw notYet(`${engine} ${args[0]} ${name} exited ${record.exitCode}: ${record.stderr.trim()}`, record);
+    return { already: false, pid: (await status()).pid, commands: [record] };
+  }
+
+  return {
+    status,
+    stop: () => change(['stop', '--time', String(spec.stopTimeoutSeconds)], false),
+    start: () => change(['start'], true),
+  };
+}

@@ -1,0 +1,30 @@
+// systemd units through systemctl.
+import type { z } from 'zod';
+import type { systemdService } from '../../workflows/inputs';
+import { runCommand } from '../commands';
+import { invalidInput, notYet } from '../failures';
+import type { ServiceControl, ServiceStatus } from './types';
+
+export function systemdControl(spec: z.output<typeof systemdService>): ServiceControl {
+  const unit = spec.name;
+  const timeoutMs = (spec.stopTimeoutSeconds + 30) * 1000;
+
+  async function status(): Promise<ServiceStatus> {
+    const show = await runCommand(['systemctl', 'show', unit, '--property=LoadState,ActiveState,SubState,MainPID'], 30_000);
+    if (show.exitCode !== 0) throw notYet(`systemctl show ${unit} failed: ${show.stderr.trim() || `exit ${show.exitCode}`}`);
+    const props = Object.fromEntries(show.stdout.split('\n').filter(Boolean).map((l) => l.split('=', 2) as [string, string]));
+    if (props.LoadState === 'not-found') throw invalidInput(`systemd unit ${unit} does not exist on this host`);
+    const pid = Number(props.MainPID) || undefined;
+    return { running: props.ActiveState === 'active', pid, detail: `${props.ActiveState}/${props.SubState}` };
+  }
+
+  async function change(verb: 'stop' | 'start', wantRunning: boolean) {
+    const before = await status();
+    if (before.running === wantRunning) return { already: true, pid: before.pid, commands: [] };
+    const record = await runCommand(['systemctl', verb, unit], timeoutMs);
+    if (record.exitCode !== 0) throw notYet(`systemctl ${verb} ${unit} exited ${record.exitCode}: ${record.stderr.trim()}`, record);
+    return { already: false, pid: (await status()).pid, commands: [record] };
+  }
+
+  return { status, stop: () => change('stop', false), start: () => change('start', true) };
+}

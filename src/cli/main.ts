@@ -1,0 +1,153 @@
+// `runbook`: start, approve and watch runbooks from a terminal.
+// Exit codes: 0 success, 1 the run failed (or did not succeed), 2 bad input, 3 refused by a guard.
+import { readFile } from 'node:fs/promises';
+import { userInfo } from 'node:os';
+import { Command, CommanderError } from 'commander';
+import type { Client, WorkflowHandle } from '@temporalio/client';
+import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../client';
+import { loadConfig, workflowUrl } from '../config';
+import { progressQuery } from '../workflows/messages';
+import type { RunbookProgress } from '../workflows/report';
+
+const EXIT = { ok: 0, failed: 1, badInput: 2, refused: 3 } as const;
+
+class ExitError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}
+
+const config = loadConfig();
+const defaultUser = () => process.env.RUNBOOK_USER || userInfo().username;
+
+async function readInput(path: string): Promise<unknown> {
+  let text: string;
+  try {
+    text = path === '-' ? await readStdin() : await readFile(path, 'utf8');
+  } catch (err) {
+    throw new ExitError(`cannot read input ${path}: ${(err as Error).message}`, EXIT.badInput);
+  }
+  try {
+    return JSON.parse(text);
+  } catch (err) {
+    throw new ExitError(`input ${path} is not JSON: ${(err as Error).message}`, EXIT.badInput);
+  }
+}
+
+async function readStdin(): Promise<string> {
+  const chunks: Buffer[] = [];
+  for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Prints each step as it changes, until the run ends, then returns the exit code. */
+async function follow(handle: WorkflowHandle): Promise<number> {
+  const seen = new Map<string, string>();
+  let lastOutcome = '';
+  const watcher = setInterval(async () => {
+    let progress: RunbookProgress;
+    try {
+      progress = await handle.query(progressQuery);
+    } catch {
+      return; // not started yet, or already closed
+    }
+    if (progress.outcome !== lastOutcome) {
+      lastOutcome = progress.outcome;
+      if (progress.outcome === 'AwaitingApproval') {
+        process.stderr.write(`plan: ${progress.plan?.summary}\n${progress.plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
+        process.stderr.write(`awaiting approval by someone other than ${progress.triggeredBy}:\n  runbook approve ${handle.workflowId} --as <name> --digest ${progress.planDigest}\n`);
+      }
+    }
+    progress.steps.forEach((step, i) => {
+      const line = `${step.state}${step.attempts > 1 ? ` (attempt ${step.attempts})` : ''}${step.lastHeartbeat && step.state === 'running' ? ` ${JSON.stringify(step.lastHeartbeat)}` : ''}`;
+      if (seen.get(`${i}`) !== line) {
+        seen.set(`${i}`, line);
+        process.stderr.write(`  [${i + 1}] ${step.name}: ${line}\n`);
+      }
+    });
+  }, 1000);
+  try {
+    const finished = await waitForReport(handle);
+    process.stdout.write(`${JSON.stringify(finished.report ?? { error: finished.error }, null, 2)}\n`);
+    if (!finished.ok) process.stderr.write(`runbook: run ended ${finished.report?.outcome ?? 'Failed'}: ${finished.report?.error ?? finished.error ?? ''}\n`);
+    return finished.ok ? EXIT.ok : EXIT.failed;
+  } finally {
+    clearInterval(watcher);
+  }
+}
+
+async function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
+  const client = await connectClient(config);
+  try {
+    return await work(client);
+  } finally {
+    await client.connection.close();
+  }
+}
+
+export function buildProgram(setExit: (code: number) => void): Command {
+  const program = new Command('runbook')
+    .description('Durable storage-incident runbooks on Temporal')
+    .exitOverride()
+    .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+
+  program
+    .command('start')
+    .description('start a runbook; prints the workflow ID')
+    .argument('<runbook>', 'runbook name, e.g. serviceRestart')
+    .requiredOption('-i, --input <file>', 'input JSON file, or - for stdin')
+    .option('-w, --wait', 'follow progress and print the final report as JSON')
+    .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
+    .action(async (runbook: string, opts: { input: string; wait?: boolean; as: string }) => {
+      const input = await readInput(opts.input);
+      await withClient(async (client) => {
+        const run = await startRunbook(client, config, runbook, input, { requestedBy: opts.as, origin: 'cli' });
+        process.stdout.write(`${run.workflowId}\n`);
+        process.stderr.write(`${workflowUrl(config, run.workflowId)}\n`);
+        if (opts.wait) setExit(await follow(run.handle));
+      });
+    });
+
+  for (const decision of ['approve', 'reject'] as const) {
+    program
+      .command(decision)
+      .description(`${decision} a run's plan (as someone other than who started it)`)
+      .argument('<workflowId>')
+      .requiredOption('--as <name>', `who ${decision}s`)
+      .option('--digest <sha256>', 'the plan digest you reviewed; default: the current plan, printed first')
+      .option('--comment <text>')
+      .action(async (workflowId: string, opts: { as: string; digest?: string; comment?: string }) => {
+        await withClient(async (client) => {
+          if (!opts.digest) {
+            const { plan, planDigest } = await getProgress(client, workflowId);
+            process.stderr.write(`plan ${planDigest}: ${plan?.summary}\n${plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
+          }
+          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: opts.digest, comment: opts.comment });
+          process.stdout.write(`${JSON.stringify(approval)}\n`);
+        });
+      });
+  }
+
+  program
+    .command('progress')
+    .description("a run's steps, attempts and latest heartbeat")
+    .argument('<workflowId>')
+    .action(async (workflowId: string) => {
+      await withClient(async (client) => process.stdout.write(`${JSON.stringify(await getProgress(client, workflowId), null, 2)}\n`));
+    });
+
+  return program;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let code: number = EXIT.ok;
+  try {
+    await buildProgram((c) => (code = c)).parseAsync(argv);
+  } catch (err) {
+    if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
+    const codeFor = err instanceof ExitError ? err.code : err instanceof InvalidRequestError ? EXIT.badInput : err instanceof RefusedError ? EXIT.refused : EXIT.failed;
+    process.stderr.write(`runbook: ${(err as Error).message}\n`);
+    return codeFor;
+  }
+  return code;
+}

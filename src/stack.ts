@@ -1,0 +1,103 @@
+// `npm start`: the embedded stack on one machine. Temporal dev server (SQLite file under var/, so
+// runs survive a restart) with its Web UI, the product's search attributes, and our worker.
+// Ctrl-C stops the worker first, then the server; nothing is left running.
+import { mkdir, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import { loadConfig } from './config';
+import { logger } from './logger';
+import { startDevServer, type DevServer } from './platform/dev-server';
+import { runbooks } from './workflows/inputs';
+import { runbookWorkflowId } from './workflows/names';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const varDir = `${root}var`;
+const port = Number(process.env.TEMPORAL_PORT || 7233);
+const uiPort = Number(process.env.TEMPORAL_UI_PORT || port + 1000);
+
+/** A serviceRestart input for the demo HTTP service, with this checkout's absolute paths. */
+function demoInput() {
+  return {
+    mode: 'apply',
+    approval: 'auto',
+    requestedBy: 'temporal-ui',
+    service: {
+      adapter: 'exec',
+      name: 'demo-api',
+      start: [process.execPath, `${root}demo/http-service.mjs`, '--port', '8091'],
+      pidFile: `${varDir}/demo/demo-api.pid`,
+      logFile: `${varDir}/demo/demo-api.log`,
+    },
+    health: { url: 'http://127.0.0.1:8091/health', expectStatus: 200 },
+    smokeChecks: [{ url: 'http://127.0.0.1:8091/', expectStatus: 200, bodyMatch: '"pid"' }],
+  };
+}
+
+async function main(): Promise<void> {
+  await mkdir(`${varDir}/demo`, { recursive: true });
+  let server: DevServer;
+  try {
+    server = await startDevServer({ port, uiPort, dbFile: `${varDir}/temporal.db` });
+  } catch (err) {
+    logger.fatal({ err }, `cannot start the Temporal dev server on port ${port} (is another stack running? set TEMPORAL_PORT)`);
+    process.exit(1);
+  }
+  const config = { ...loadConfig(), address: server.address, uiUrl: server.uiUrl! };
+  const worker: ResultPromise = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+    cwd: root,
+    env: { TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, RUNBOOK_EXEC_ALLOW: process.env.RUNBOOK_EXEC_ALLOW ?? `${process.execPath}:node` },
+    stdin: 'ignore',
+    stdout: 'inherit',
+    stderr: 'inherit',
+    reject: false,
+  });
+
+  const input = demoInput();
+  const examplePath = `${varDir}/examples/serviceRestart.json`;
+  await mkdir(`${varDir}/examples`, { recursive: true });
+  await writeFile(examplePath, `${JSON.stringify(input, null, 2)}\n`);
+  const host = process.env.RUNBOOK_HOST ?? hostname();
+  const exampleId = runbookWorkflowId('serviceRestart', runbooks.serviceRestart.target(runbooks.serviceRestart.input.parse(input), host));
+
+  process.stderr.write(
+    [
+      '',
+      `Temporal Web UI   ${config.uiUrl}/namespaces/${config.namespace}/workflows`,
+      `Start a runbook   ${config.uiUrl}/namespaces/${config.namespace}/workflows/start-workflow`,
+      `  Task queue      ${config.taskQueue}`,
+      `  Workflow type   serviceRestart`,
+      `  Workflow ID     ${exampleId}`,
+      `  Input (JSON)    ${examplePath}`,
+      `Or from a shell   npx runbook start serviceRestart --input ${examplePath} --wait`,
+      `Temporal address  ${config.address}   worker metrics http://${config.metricsAddress}/metrics`,
+      'Ctrl-C stops everything.',
+      '',
+    ].join('\n'),
+  );
+
+  let stopping = false;
+  const stop = async (code: number) => {
+    if (stopping) return;
+    stopping = true;
+    worker.kill('SIGTERM');
+    const killTimer = setTimeout(() => worker.kill('SIGKILL'), 20_000);
+    await worker;
+    clearTimeout(killTimer);
+    await server.stop();
+    logger.info('stack stopped');
+    process.exit(code);
+  };
+  process.on('SIGINT', () => void stop(0));
+  process.on('SIGTERM', () => void stop(0));
+  const result = await worker;
+  if (!stopping) {
+    logger.error({ exitCode: result.exitCode, signal: result.signal }, 'worker exited; stopping the stack');
+    await stop(1);
+  }
+}
+
+main().catch((err) => {
+  logger.fatal({ err }, 'stack failed');
+  process.exit(1);
+});

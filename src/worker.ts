@@ -1,0 +1,71 @@
+// The worker: runs runbook workflows from the shared task queue, and the steps that touch this host
+// from `<taskQueue>@<host>`. Logs are pino JSON, the SDK's included; metrics are Prometheus.
+import { fileURLToPath } from 'node:url';
+import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
+import * as activities from './activities/index';
+import { workerHost } from './activities/host';
+import { announceAttempts } from './activities/progress';
+import { loadConfig, type Config } from './config';
+import { logger } from './logger';
+import { hostTaskQueue } from './workflows/names';
+
+const pinoLevel = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', ERROR: 'error' } as const;
+
+/** Routes the SDK's logs (worker, workflows, activities, and the Rust core) into our pino logger. */
+export function installRuntime(config: Pick<Config, 'metricsAddress'>): void {
+  Runtime.install({
+    logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() as LogLevel) || 'INFO', (entry) =>
+      logger[pinoLevel[entry.level]]({ sdk: true, ...entry.meta }, entry.message),
+    ),
+    telemetryOptions: {
+      logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
+      ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),
+    },
+  });
+}
+
+/** Prebuilt bundle (RUNBOOK_WORKFLOW_BUNDLE, made by tests and the Docker image) or bundle at start. */
+function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath'> {
+  const bundle = process.env.RUNBOOK_WORKFLOW_BUNDLE;
+  return bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: fileURLToPath(new URL('./workflows/index.ts', import.meta.url)) };
+}
+
+export interface RunbookWorkers {
+  host: string;
+  run(): Promise<void>;
+  shutdown(): void;
+}
+
+export async function createWorkers(config: Config, connection: NativeConnection): Promise<RunbookWorkers> {
+  const host = workerHost();
+  const common = { connection, namespace: config.namespace, interceptors: { activity: [announceAttempts] } };
+  const workflows = await Worker.create({ ...common, taskQueue: config.taskQueue, ...workflowSource(), activities: { resolveHost: activities.resolveHost } });
+  const local = await Worker.create({ ...common, taskQueue: hostTaskQueue(config.taskQueue, host), activities });
+  return {
+    host,
+    async run() {
+      await Promise.all([workflows.run(), local.run()]);
+    },
+    shutdown() {
+      for (const w of [workflows, local]) if (w.getState() === 'RUNNING') w.shutdown();
+    },
+  };
+}
+
+async function main(): Promise<void> {
+  const config = loadConfig();
+  installRuntime(config);
+  const connection = await NativeConnection.connect({ address: config.address });
+  const workers = await createWorkers(config, connection);
+  logger.info({ taskQueue: config.taskQueue, hostQueue: hostTaskQueue(config.taskQueue, workers.host), address: config.address, metrics: config.metricsAddress || null }, 'worker started');
+  await workers.run(); // the SDK shuts workers down on SIGINT/SIGTERM
+  await connection.close();
+  logger.info('worker stopped');
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((err) => {
+    logger.fatal({ err }, 'worker failed');
+    process.exit(1);
+  });
+}

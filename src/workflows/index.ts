@@ -1,0 +1,2 @@
+// Every runbook the worker serves. Workflow code: deterministic, no Node built-ins, activity types only.
+export { serviceRestart } from './service-restart';

@@ -1,0 +1,95 @@
+// Runbook input schemas. The workflow validates with these before any step, and the CLI, chat bot
+// and API validate with the same ones before starting, so every surface reports the same errors.
+import { z } from 'zod';
+
+const duration = z
+  .string()
+  .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as "90s", "15m" or "24h"');
+
+/** Fields every runbook takes. */
+export const baseInput = z.object({
+  mode: z.enum(['plan', 'apply']).default('plan')
+    .describe('plan: read-only diagnosis that returns the plan; apply: diagnose, approve, then change'),
+  approval: z.enum(['required', 'auto']).default('required')
+    .describe('required: a second person approves the plan through the approve update'),
+  approvalTimeout: duration.default('1h').describe('how long to wait for approval before ending with nothing changed'),
+  requestedBy: z.string().min(1).max(200).optional().describe('who asked for this run (TriggeredBy)'),
+  host: z.string().regex(/^[A-Za-z0-9._-]{1,253}$/, 'must be a hostname').optional()
+    .describe('host whose worker runs the steps; default: the host of the worker that picks the run up'),
+});
+
+const argv = z.array(z.string().min(1)).min(1, 'must name a program and its arguments');
+const absolutePath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
+
+export const execService = z.object({
+  adapter: z.literal('exec'),
+  name: z.string().regex(/^[A-Za-z0-9._@-]{1,100}$/, 'must be a simple name'),
+  start: argv.describe('command that starts the service in the foreground; the worker detaches it'),
+  stop: argv.optional().describe('command that stops it; default: SIGTERM to the process group, SIGKILL after stopTimeout'),
+  pidFile: absolutePath,
+  cwd: absolutePath.optional(),
+  logFile: absolutePath.optional().describe('where the detached process writes stdout and stderr'),
+  env: z.record(z.string(), z.string()).optional(),
+  stopTimeoutSeconds: z.number().int().positive().max(3600).default(15),
+});
+
+export const systemdService = z.object({
+  adapter: z.literal('systemd'),
+  name: z.string().regex(/^[A-Za-z0-9:._@\\-]{1,256}$/, 'must be a systemd unit name'),
+  stopTimeoutSeconds: z.number().int().positive().max(3600).default(90),
+});
+
+export const containerService = z.object({
+  adapter: z.literal('container'),
+  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/, 'must be a container name'),
+  engine: z.enum(['docker', 'podman']).default('docker'),
+  stopTimeoutSeconds: z.number().int().positive().max(3600).default(10),
+});
+
+export const service = z.discriminatedUnion('adapter', [execService, systemdService, containerService]);
+
+export const httpCheck = z.object({
+  url: z.url({ protocol: /^https?$/ }),
+  expectStatus: z.number().int().min(100).max(599).default(200),
+  bodyMatch: z.string().optional().describe('a regular expression the body must match'),
+  retries: z.number().int().min(0).max(100).default(5),
+  delayMs: z.number().int().min(0).max(600_000).default(1000),
+  timeoutMs: z.number().int().positive().max(600_000).default(5000),
+});
+
+export const serviceRestartInput = baseInput.extend({
+  service,
+  health: httpCheck.optional().describe('what "healthy" means after start; default: the process is running'),
+  smokeChecks: z.array(httpCheck).default([]),
+  waitDownSeconds: z.number().int().positive().max(3600).default(60),
+  waitHealthySeconds: z.number().int().positive().max(3600).default(120),
+});
+
+export type BaseInput = z.output<typeof baseInput>;
+export type ServiceSpec = z.output<typeof service>;
+export type HttpCheck = z.output<typeof httpCheck>;
+export type ServiceRestartInput = z.output<typeof serviceRestartInput>;
+/** What a caller sends: defaults may be left out. */
+export type ServiceRestartRequest = z.input<typeof serviceRestartInput>;
+
+/** Every runbook the worker serves: its input schema and how its target is named. */
+export const runbooks = {
+  serviceRestart: {
+    input: serviceRestartInput,
+    description: 'Stop a service, wait until it is down, start it, wait until healthy, run smoke checks.',
+    target: (input: ServiceRestartInput, host: string) => `${host}/${input.service.adapter}/${input.service.name}`,
+  },
+} as const;
+
+export type RunbookType = keyof typeof runbooks;
+
+export function isRunbookType(name: string): name is RunbookType {
+  return Object.hasOwn(runbooks, name);
+}
+
+/** One line per problem, each naming the field: `service.pidFile: must be an absolute path`. */
+export function describeIssues(error: z.ZodError): string {
+  return error.issues
+    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(input)'}: ${issue.message}`)
+    .join('; ');
+}
