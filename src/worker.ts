@@ -14,9 +14,11 @@ const pinoLevel = { TRACE: 'trace', DEBUG: 'debug', INFO: 'info', WARN: 'warn', 
 /** Routes the SDK's logs (worker, workflows, activities, and the Rust core) into our pino logger. */
 export function installRuntime(config: Pick<Config, 'metricsAddress'>): void {
   Runtime.install({
-    logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() as LogLevel) || 'INFO', (entry) =>
-      logger[pinoLevel[entry.level]]({ sdk: true, ...entry.meta }, entry.message),
-    ),
+    logger: new DefaultLogger((process.env.LOG_LEVEL?.toUpperCase() as LogLevel) || 'INFO', ({ level, message, meta }) => {
+      // The SDK passes errors as `error`; pino serialises message and stack only under `err`.
+      const { error, ...rest } = (meta ?? {}) as { error?: unknown };
+      logger[pinoLevel[level]]({ sdk: true, ...rest, ...(error === undefined ? {} : { err: error }) }, message);
+    }),
     telemetryOptions: {
       logging: { forward: {}, filter: makeTelemetryFilterString({ core: 'WARN' }) },
       ...(config.metricsAddress ? { metrics: { prometheus: { bindAddress: config.metricsAddress } } } : {}),

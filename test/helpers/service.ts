@@ -1,0 +1,85 @@
+// A real HTTP service (demo/http-service.mjs) run as a detached process, and ways to look at it
+// from outside: what answers on its port, and whether a pid is alive.
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort } from '../../src/platform/dev-server';
+import type { ServiceSpec } from '../../src/workflows/inputs';
+
+const demoService = fileURLToPath(new URL('../../demo/http-service.mjs', import.meta.url));
+
+export interface TestService {
+  dir: string;
+  port: number;
+  spec: Extract<ServiceSpec, { adapter: 'exec' }>;
+  url(path?: string): string;
+  cleanup(): Promise<void>;
+}
+
+export async function makeService(name: string, { startupDelayMs = 0 } = {}): Promise<TestService> {
+  const dir = await mkdtemp(join(tmpdir(), `svc-${name}-`));
+  const port = await freePort();
+  const spec = {
+    adapter: 'exec' as const,
+    name,
+    start: [process.execPath, demoService, '--port', String(port), '--startup-delay-ms', String(startupDelayMs)],
+    pidFile: join(dir, `${name}.pid`),
+    logFile: join(dir, `${name}.log`),
+    stopTimeoutSeconds: 10,
+  };
+  return {
+    dir,
+    port,
+    spec,
+    url: (path = '/') => `http://127.0.0.1:${port}${path}`,
+    async cleanup() {
+      const pid = Number((await readFile(spec.pidFile, 'utf8').catch(() => '')).trim());
+      if (pid > 1) {
+        try {
+          process.kill(-pid, 'SIGKILL');
+        } catch {
+          // not running
+        }
+      }
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export type Answer = { status: number; body: string } | { error: string };
+
+/** One GET, as a user would see it: a status and body, or why no answer came (ECONNREFUSED…). */
+export async function get(url: string): Promise<Answer> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
+    return { status: res.status, body: await res.text() };
+  } catch (err) {
+    return { error: (err as { cause?: { code?: string } }).cause?.code ?? (err as Error).message };
+  }
+}
+
+/** The pid the running service reports about itself over HTTP. */
+export async function servingPid(service: TestService): Promise<number | undefined> {
+  const answer = await get(service.url('/'));
+  return 'status' in answer && answer.status === 200 ? (JSON.parse(answer.body) as { pid: number }).pid : undefined;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+export async function waitFor<T>(what: string, probe: () => Promise<T | undefined | false>, timeoutMs = 30_000): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+}

@@ -1,0 +1,38 @@
+// The test run's real Temporal server (started by test/run.ts) and in-process workers on it.
+import { randomUUID } from 'node:crypto';
+import type { Client } from '@temporalio/client';
+import { NativeConnection } from '@temporalio/worker';
+import { connectClient } from '../../src/client';
+import { loadConfig, type Config } from '../../src/config';
+import { createWorkers, installRuntime } from '../../src/worker';
+
+if (!process.env.TEMPORAL_ADDRESS) throw new Error('run tests with `npm test`: it starts the Temporal dev server they use');
+
+let runtimeInstalled = false;
+
+/** A config with its own task queue, so workers of one test never take another test's tasks. */
+export function testConfig(name: string): Config {
+  return { ...loadConfig(), taskQueue: `test-${name}-${randomUUID().slice(0, 8)}` };
+}
+
+export async function testClient(config: Config): Promise<Client> {
+  return connectClient(config);
+}
+
+/** A real worker in this process (both queues, this host) serving `config.taskQueue`. */
+export async function startWorker(config: Config): Promise<{ stop(): Promise<void> }> {
+  if (!runtimeInstalled) {
+    installRuntime({ metricsAddress: '' });
+    runtimeInstalled = true;
+  }
+  const connection = await NativeConnection.connect({ address: config.address });
+  const workers = await createWorkers(config, connection);
+  const running = workers.run();
+  return {
+    async stop() {
+      workers.shutdown();
+      await running;
+      await connection.close();
+    },
+  };
+}

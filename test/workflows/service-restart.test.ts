@@ -1,0 +1,197 @@
+// serviceRestart against the real dev server, a real worker and a real HTTP service process.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { approveRunbook, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../../src/client';
+import type { Config } from '../../src/config';
+import { serviceControl } from '../../src/activities/services/index';
+import type { ServiceRestartRequest } from '../../src/workflows/inputs';
+import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy } from '../../src/workflows/names';
+import { get, isAlive, makeService, servingPid, waitFor, type Answer, type TestService } from '../helpers/service';
+import { startWorker, testClient, testConfig } from '../helpers/temporal';
+
+let config: Config;
+let client: Client;
+let worker: { stop(): Promise<void> };
+const services: TestService[] = [];
+
+before(async () => {
+  config = testConfig('restart');
+  client = await testClient(config);
+  worker = await startWorker(config);
+});
+after(async () => {
+  await worker.stop();
+  await client.connection.close();
+  await Promise.all(services.map((s) => s.cleanup()));
+});
+
+async function runningService(name: string, options?: { startupDelayMs?: number }): Promise<{ service: TestService; pid: number }> {
+  const service = await makeService(name, options);
+  services.push(service);
+  await serviceControl(service.spec).start();
+  const pid = await waitFor(`${name} to answer`, () => servingPid(service));
+  return { service, pid };
+}
+
+function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
+  return {
+    mode: 'apply',
+    approval: 'auto',
+    service: service.spec,
+    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
+    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
+    ...extra,
+  };
+}
+
+const start = (input: ServiceRestartRequest, requestedBy = 'alice') =>
+  startRunbook(client, config, 'serviceRestart', input, { requestedBy, origin: 'test' });
+
+const awaitingApproval = (workflowId: string) =>
+  waitFor('the run to await approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+
+describe('serviceRestart', () => {
+  test('restarts a real HTTP service: the port closes, then a new process answers 200', async () => {
+    const { service, pid: oldPid } = await runningService('web', { startupDelayMs: 300 });
+    const seen: Answer[] = [];
+    let polling = true;
+    const poller = (async () => {
+      while (polling) {
+        seen.push(await get(service.url('/health')));
+        await new Promise((r) => setTimeout(r, 20));
+      }
+    })();
+
+    const run = await start(restartInput(service));
+    const finished = await waitForReport(run.handle);
+    polling = false;
+    await poller;
+
+    assert.equal(finished.report?.outcome, 'Succeeded', finished.error);
+    assert.ok(seen.some((a) => 'error' in a && a.error === 'ECONNREFUSED'), 'the port was closed at some point during the restart');
+    assert.equal(isAlive(oldPid), false, 'the old process is gone');
+    const newPid = await servingPid(service);
+    assert.ok(newPid && newPid !== oldPid, `a new process serves (old ${oldPid}, new ${newPid})`);
+    const report = finished.report!;
+    assert.deepEqual(report.steps.map((s) => s.name), ['diagnose', 'stop', 'wait until down', 'start', 'wait healthy', 'smoke checks']);
+    assert.ok(report.steps.every((s) => s.state === 'completed' && s.attempts >= 1 && s.durationMs !== undefined));
+    assert.equal((report.steps[3]!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
+    assert.equal(report.changed, true);
+
+    const { typedSearchAttributes } = await run.handle.describe();
+    assert.equal(typedSearchAttributes.get(RunbookName), 'serviceRestart');
+    assert.equal(typedSearchAttributes.get(RunbookTarget), report.target);
+    assert.equal(typedSearchAttributes.get(TriggeredBy), 'alice');
+    assert.equal(typedSearchAttributes.get(RunbookOutcome), 'Succeeded');
+  });
+
+  test('plan mode changes nothing: the service keeps its pid', async () => {
+    const { service, pid } = await runningService('planned');
+    const run = await start(restartInput(service, { mode: 'plan' }));
+    const { report } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'Planned');
+    assert.equal(report?.changed, false);
+    assert.deepEqual(report?.steps.map((s) => s.name), ['diagnose']);
+    assert.match(report!.plan!.actions[0]!, /^stop planned/);
+    assert.equal(await servingPid(service), pid);
+  });
+
+  test('approval: self-approval and a stale digest are refused; a second person approves the current plan', async () => {
+    const { service, pid } = await runningService('approved');
+    const run = await start(restartInput(service, { approval: 'required' }), 'alice');
+    await awaitingApproval(run.workflowId);
+
+    await assert.rejects(approveRunbook(client, run.workflowId, { approver: 'alice', decision: 'approve' }), (err: Error) => err instanceof RefusedError && /self-approval refused: alice/.test(err.message));
+    await assert.rejects(approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: 'deadbeef' }), (err: Error) => err instanceof RefusedError && /stale plan: digest deadbeef/.test(err.message));
+    assert.equal(await servingPid(service), pid, 'nothing happens before approval');
+
+    const { planDigest } = await getProgress(client, run.workflowId);
+    const approval = await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest });
+    assert.equal(approval.approver, 'bob');
+    const { report } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'Succeeded');
+    assert.equal(report?.approval?.approver, 'bob');
+    assert.equal(report?.approval?.planDigest, planDigest);
+    assert.notEqual(await servingPid(service), pid);
+  });
+
+  test('nobody approves in time: the run ends with nothing changed', async () => {
+    const { service, pid } = await runningService('unapproved');
+    const run = await start(restartInput(service, { approval: 'required', approvalTimeout: '2s' }));
+    const { report } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'ApprovalTimedOut');
+    assert.equal(report?.changed, false);
+    assert.match(report!.error!, /nothing was changed/);
+    assert.equal(await servingPid(service), pid);
+    assert.equal((await run.handle.describe()).typedSearchAttributes.get(RunbookOutcome), 'ApprovalTimedOut');
+  });
+
+  test('a rejected plan ends the run with nothing changed', async () => {
+    const { service, pid } = await runningService('rejected');
+    const run = await start(restartInput(service, { approval: 'required' }));
+    await awaitingApproval(run.workflowId);
+    await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'reject' });
+    const { report } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'Rejected');
+    assert.equal(await servingPid(service), pid);
+  });
+
+  test("a second start on the same target is refused with the running run's ID; nothing stale after it ends", async () => {
+    const { service } = await runningService('single');
+    const first = await start(restartInput(service, { approval: 'required' }));
+    await assert.rejects(start(restartInput(service)), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
+    await awaitingApproval(first.workflowId);
+    await approveRunbook(client, first.workflowId, { approver: 'bob', decision: 'reject' });
+    await waitForReport(first.handle);
+    const next = await start(restartInput(service, { mode: 'plan' }));
+    assert.equal(next.workflowId, first.workflowId);
+    assert.equal((await waitForReport(next.handle)).report?.outcome, 'Planned');
+  });
+
+  test('invalid input is refused before any step, naming the field and why', async () => {
+    const service = await makeService('invalid');
+    services.push(service);
+    const bad = { ...restartInput(service), service: { ...service.spec, pidFile: 'relative.pid' } };
+    await assert.rejects(start(bad), (err: Error) => err instanceof InvalidRequestError && /service\.pidFile: must be an absolute path/.test(err.message));
+    // The UI starts workflows without our client: the workflow validates too, and fails for good.
+    const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId: `invalid-${Date.now()}`, args: [bad] });
+    const finished = await waitForReport(handle);
+    assert.equal(finished.ok, false);
+    assert.match(finished.error!, /invalid serviceRestart input: service\.pidFile: must be an absolute path/);
+    assert.equal(existsSync(service.spec.pidFile), false, 'nothing was started');
+  });
+
+  test('a workflow ID that does not name the target is refused (one run per target holds for UI starts too)', async () => {
+    const { service, pid } = await runningService('wrong-id');
+    const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId: `my-restart-${Date.now()}`, args: [restartInput(service)] });
+    const finished = await waitForReport(handle);
+    assert.match(finished.error!, /workflow ID must be "serviceRestart:[^"]+\/exec\/wrong-id"/);
+    assert.equal(await servingPid(service), pid);
+  });
+
+  test('a program the worker does not allow is refused before anything runs', async () => {
+    const service = await makeService('forbidden');
+    services.push(service);
+    const run = await start({ ...restartInput(service), service: { ...service.spec, start: ['/bin/sh', '-c', 'touch /tmp/pwned'] } });
+    const finished = await waitForReport(run.handle);
+    assert.equal(finished.ok, false);
+    assert.match(finished.error!, /program \/bin\/sh is not allowed on this host/);
+    assert.equal(finished.report?.changed, false);
+    assert.equal(existsSync(service.spec.pidFile), false);
+  });
+
+  test('a failing smoke check fails the run, names the URL and why, and the service is left running', async () => {
+    const { service } = await runningService('smoke');
+    const run = await start(restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 1, delayMs: 100 }] }));
+    const finished = await waitForReport(run.handle);
+    assert.equal(finished.ok, false);
+    assert.equal(finished.report?.outcome, 'Failed');
+    assert.match(finished.report!.error!, new RegExp(`${service.url('/')}: body does not match /no-such-text/`));
+    assert.equal(finished.report?.steps.at(-1)?.state, 'failed');
+    assert.deepEqual(finished.report?.compensations.map((c) => [c.name, c.state]), [['start again after failure', 'completed']]);
+    assert.ok(await servingPid(service));
+    assert.equal((await run.handle.describe()).typedSearchAttributes.get(RunbookOutcome), 'Failed');
+  });
+});
