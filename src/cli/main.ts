@@ -44,6 +44,15 @@ async function readStdin(): Promise<string> {
 async function follow(handle: WorkflowHandle): Promise<number> {
   const seen = new Map<string, string>();
   let lastOutcome = '';
+  let done = false;
+  const showSteps = (steps: RunbookProgress['steps']) =>
+    steps.forEach((step, i) => {
+      const line = `${step.state}${step.attempts > 1 ? ` (attempt ${step.attempts})` : ''}${step.lastHeartbeat && step.state === 'running' ? ` ${JSON.stringify(step.lastHeartbeat)}` : ''}`;
+      if (seen.get(`${i}`) !== line) {
+        seen.set(`${i}`, line);
+        process.stderr.write(`  [${i + 1}] ${step.name}: ${line}\n`);
+      }
+    });
   const watcher = setInterval(async () => {
     let progress: RunbookProgress;
     try {
@@ -51,6 +60,7 @@ async function follow(handle: WorkflowHandle): Promise<number> {
     } catch {
       return; // not started yet, or already closed
     }
+    if (done) return; // the final report has been shown; this answer may be older than it
     if (progress.outcome !== lastOutcome) {
       lastOutcome = progress.outcome;
       if (progress.outcome === 'AwaitingApproval') {
@@ -58,20 +68,18 @@ async function follow(handle: WorkflowHandle): Promise<number> {
         process.stderr.write(`awaiting approval by someone other than ${progress.triggeredBy}:\n  runbook approve ${handle.workflowId} --as <name> --digest ${progress.planDigest}\n`);
       }
     }
-    progress.steps.forEach((step, i) => {
-      const line = `${step.state}${step.attempts > 1 ? ` (attempt ${step.attempts})` : ''}${step.lastHeartbeat && step.state === 'running' ? ` ${JSON.stringify(step.lastHeartbeat)}` : ''}`;
-      if (seen.get(`${i}`) !== line) {
-        seen.set(`${i}`, line);
-        process.stderr.write(`  [${i + 1}] ${step.name}: ${line}\n`);
-      }
-    });
+    showSteps(progress.steps);
   }, 1000);
   try {
     const finished = await waitForReport(handle);
+    done = true;
+    // Steps that ended after the last poll (often the last one) are only in the report.
+    if (finished.report) showSteps(finished.report.steps);
     process.stdout.write(`${JSON.stringify(finished.report ?? { error: finished.error }, null, 2)}\n`);
     if (!finished.ok) process.stderr.write(`runbook: run ended ${finished.report?.outcome ?? 'Failed'}: ${finished.report?.error ?? finished.error ?? ''}\n`);
     return finished.ok ? EXIT.ok : EXIT.failed;
   } finally {
+    done = true;
     clearInterval(watcher);
   }
 }

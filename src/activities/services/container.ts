@@ -9,7 +9,9 @@ export function containerControl(spec: z.output<typeof containerService>): Servi
   const { engine, name } = spec;
 
   async function status(): Promise<ServiceStatus> {
-    const inspect = await runCommand([engine, 'inspect', '--format', '{{.State.Status}} {{.State.Pid}}', name], 30_000);
+    // `container inspect`, not `inspect`: plain inspect falls back to an image of that name, so a removed
+    // container named like its image (`--name redis redis`) gave a template error instead of "no such container".
+    const inspect = await runCommand([engine, 'container', 'inspect', '--format', '{{.State.Status}} {{.State.Pid}}', name], 30_000);
     if (inspect.exitCode !== 0) {
       if (/no such (container|object)/i.test(inspect.stderr)) throw invalidInput(`container ${name} does not exist (${engine})`);
       throw notYet(`${engine} inspect ${name} failed: ${inspect.stderr.trim() || `exit ${inspect.exitCode}`}`);

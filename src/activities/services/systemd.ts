@@ -15,7 +15,9 @@ export function systemdControl(spec: z.output<typeof systemdService>): ServiceCo
     const props = Object.fromEntries(show.stdout.split('\n').filter(Boolean).map((l) => l.split('=', 2) as [string, string]));
     if (props.LoadState === 'not-found') throw invalidInput(`systemd unit ${unit} does not exist on this host`);
     const pid = Number(props.MainPID) || undefined;
-    return { running: props.ActiveState === 'active', pid, detail: `${props.ActiveState}/${props.SubState}` };
+    // reloading and deactivating units still have live processes: stopping must still wait for them.
+    const running = ['active', 'reloading', 'deactivating'].includes(props.ActiveState ?? '');
+    return { running, pid, detail: `${props.ActiveState}/${props.SubState}` };
   }
 
   async function change(verb: 'stop' | 'start', wantRunning: boolean) {

@@ -1,0 +1,27 @@
+# The runbook worker. TypeScript runs through tsx (a runtime dependency) and the workflow bundle is
+# built when the worker starts, so there is no compile step.
+FROM node:20-bookworm-slim
+
+# Programs the runbook activities shell out to.
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends git git-lfs sqlite3 ca-certificates \
+ && rm -rf /var/lib/apt/lists/*
+
+WORKDIR /app
+ENV NODE_ENV=production
+
+# Dependencies first, so a source change does not reinstall them. The Temporal native binary ships
+# inside @temporalio/core-bridge for linux x64/arm64 glibc, so nothing is downloaded or compiled.
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev && npm cache clean --force
+
+COPY tsconfig.json ./
+COPY src/ src/
+COPY demo/ demo/
+# var/ is where the demo service keeps its pidfile and log; the worker runs unprivileged.
+RUN mkdir -p var && chown node:node var
+
+USER node
+# Prometheus metrics (RUNBOOK_METRICS_ADDRESS).
+EXPOSE 9464
+CMD ["node", "--import", "tsx", "src/worker.ts"]
