@@ -2,7 +2,7 @@
 // processes, container on the real podman CLI; systemd through a fake systemctl (no systemd here).
 // Adapter methods run commands through runCommand, which heartbeats, so they run in a mock activity.
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -168,6 +168,21 @@ describe('exec adapter (real processes)', () => {
     assert.equal(status.pid, dead);
     assert.match(status.detail, new RegExp(`\\b${dead}\\b`));
     assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+  });
+
+  test('a pidfile whose pid now belongs to another program: not running, and that program is not signalled', async () => {
+    const { spec, control } = await httpService('reused');
+    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
+    try {
+      await writeFile(spec.pidFile, `${stranger.pid}\n`);
+      const status = await inActivity(() => control.status());
+      assert.equal(status.running, false);
+      assert.match(status.detail, new RegExp(`pid ${stranger.pid} is now another program \\(sleep 30\\)`));
+      assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+      assert.equal(isAlive(stranger.pid!), true, 'the other program still runs');
+    } finally {
+      stranger.kill('SIGKILL');
+    }
   });
 
   test('a process that ignores SIGTERM is killed with SIGKILL after stopTimeoutSeconds', async () => {

@@ -2,7 +2,7 @@
 // detached in its own process group, so it outlives the worker, and stopped by signalling the group.
 import { spawn } from 'node:child_process';
 import { mkdir, open, readFile, rename, writeFile } from 'node:fs/promises';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { sleep } from '@temporalio/activity';
 import type { z } from 'zod';
 import type { execService } from '../../workflows/inputs';
@@ -56,7 +56,14 @@ export function execControl(spec: ExecSpec): ServiceControl {
   async function status(): Promise<ServiceStatus> {
     const pid = await readPid(spec.pidFile);
     if (pid === undefined) return { running: false, detail: `no pid in ${spec.pidFile}` };
-    return isAlive(pid) ? { running: true, pid, detail: `pid ${pid} alive` } : { running: false, pid, detail: `no live process for pid ${pid}` };
+    if (!isAlive(pid)) return { running: false, pid, detail: `no live process for pid ${pid}` };
+    // A stale pidfile may name a pid the kernel has since given to another program: never signal that.
+    const cmdline = await readFile(`/proc/${pid}/cmdline`, 'utf8').catch(() => undefined);
+    const ours = spec.start.slice(0, 2).map((token) => basename(token));
+    if (cmdline !== undefined && !ours.some((token) => cmdline.includes(token))) {
+      return { running: false, pid, detail: `pid ${pid} is now another program (${cmdline.split('\0').join(' ').trim().slice(0, 200)})` };
+    }
+    return { running: true, pid, detail: `pid ${pid} alive` };
   }
 
   async function waitExit(pid: number, ms: number): Promise<boolean> {
