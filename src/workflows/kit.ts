@@ -50,10 +50,10 @@ export interface RunbookSteps<I> {
 const isoNow = () => new Date(Date.now()).toISOString();
 
 function failureMessage(err: unknown): string {
-  // An activity's own message sits in the cause; the ActivityFailure around it only says "failed".
-  const parts: string[] = [];
-  for (let e: any = err; e; e = e.cause) if (e.message && !parts.includes(e.message)) parts.push(e.message);
-  return parts.filter((m) => m !== 'Activity task failed').join(': ') || String(err);
+  // The activity's own words are the innermost cause; the wrappers around it only say "failed".
+  let innermost: any = err;
+  while (innermost?.cause?.message) innermost = innermost.cause;
+  return innermost?.message || String(err);
 }
 
 export class Runbook {
