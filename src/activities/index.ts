@@ -2,3 +2,4 @@
 export { resolveHost } from './host';
 export { runSmokeChecks } from './http-checks';
 export { describeService, startService, stopService, waitServiceDown, waitServiceHealthy } from './service';
+export { diagnoseLance, quarantineLanceVersions, restoreLanceFiles, returnQuarantinedFiles, snapshotLanceMetadata, verifyLanceTable } from './lance';

@@ -1,11 +1,13 @@
 // `runbook`: start, approve and watch runbooks from a terminal.
 // Exit codes: 0 success, 1 the run failed (or did not succeed), 2 bad input, 3 refused by a guard.
 import { readFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import type { Client, WorkflowHandle } from '@temporalio/client';
 import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../client';
 import { loadConfig, workflowUrl } from '../config';
+import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
 import { progressQuery } from '../workflows/messages';
 import type { RunbookProgress } from '../workflows/report';
 
@@ -144,7 +146,39 @@ export function buildProgram(setExit: (code: number) => void): Command {
       await withClient(async (client) => process.stdout.write(`${JSON.stringify(await getProgress(client, workflowId), null, 2)}\n`));
     });
 
+  const doctor = program.command('doctor').description('read-only health checks of a storage engine');
+  doctor
+    .command('lance')
+    .description('check every version of a Lance table: missing files, LFS pointers, where each missing file can come from')
+    .argument('<table-dir>')
+    .option('--json', 'print the full diagnosis as JSON')
+    .option('--lfs-repo <dir>', 'git repository holding the LFS objects (default: git top level of the table)')
+    .action(async (tableDir: string, opts: { json?: boolean; lfsRepo?: string }) => {
+      let diagnosis: LanceDiagnosis;
+      try {
+        diagnosis = await diagnoseLance(resolve(tableDir), { lfsRepo: opts.lfsRepo && resolve(opts.lfsRepo) });
+      } catch (err) {
+        throw new ExitError(`doctor lance ${tableDir}: ${(err as Error).message}`, EXIT.badInput);
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify(diagnosis, null, 2)}\n` : formatLanceDiagnosis(diagnosis));
+      setExit(diagnosis.healthy ? EXIT.ok : EXIT.failed);
+    });
+
   return program;
+}
+
+function formatLanceDiagnosis(d: LanceDiagnosis): string {
+  const current = d.versions.find((v) => v.version === d.currentVersion);
+  const complete = d.versions.find((v) => v.version === d.latestCompleteVersion);
+  return [
+    `${d.path}: ${d.healthy ? 'healthy' : 'NOT healthy'}`,
+    `  Lance reads version ${d.currentVersion} (${current?.rows} rows)${d.healthy ? '' : `; ${d.missingCount} files it needs are missing or wrong`}`,
+    `  newest complete version: ${d.latestCompleteVersion === null ? 'none' : `${d.latestCompleteVersion} (${complete?.rows} rows)`}`,
+    `  ${d.versions.length} versions, ${d.versions.filter((v) => !v.complete).length} incomplete; ${d.orphans.length} orphan files`,
+    ...(d.missingCount ? [`  restorable from git-LFS (${d.lfsRepo}): ${d.restorable.length}; unrestorable: ${d.unrestorable.length}`] : []),
+    ...d.findings.map((f) => `  [${f.code}] ${f.message}`),
+    '',
+  ].join('\n');
 }
 
 export async function main(argv: string[]): Promise<number> {

@@ -1,2 +1,3 @@
 // Every runbook the worker serves. Workflow code: deterministic, no Node built-ins, activity types only.
 export { serviceRestart } from './service-restart';
+export { lanceRestore } from './lance-restore';

@@ -65,23 +65,53 @@ export const serviceRestartInput = baseInput.extend({
   waitHealthySeconds: z.number().int().positive().max(3600).default(120),
 });
 
+export const lanceRestoreInput = baseInput.extend({
+  tableDir: absolutePath.describe('the Lance table directory, e.g. /srv/app/db/images.lance'),
+  lfsRepo: absolutePath.optional().describe('git repository whose LFS store holds the data files; default: the git top level of tableDir'),
+  quarantineDir: absolutePath.optional()
+    .describe('where moved and snapshotted files go; default: .runbook-quarantine beside the table (same filesystem, outside the table)'),
+  strategy: z.enum(['full-restore', 'fallback', 'auto']).default('auto')
+    .describe('full-restore: copy every missing file from LFS; fallback: quarantine broken newer versions; auto: full restore if every file is restorable, else fallback after approval'),
+  expectedRows: z.number().int().min(0).optional().describe('rows the repaired table must have'),
+  service: service.optional().describe('the backend that reads the table: stopped before files change, started after'),
+  health: httpCheck.optional(),
+  smokeChecks: z.array(httpCheck).default([]),
+  waitDownSeconds: z.number().int().positive().max(3600).default(60),
+  waitHealthySeconds: z.number().int().positive().max(3600).default(120),
+});
+
 export type BaseInput = z.output<typeof baseInput>;
 export type ServiceSpec = z.output<typeof service>;
 export type HttpCheck = z.output<typeof httpCheck>;
 export type ServiceRestartInput = z.output<typeof serviceRestartInput>;
 /** What a caller sends: defaults may be left out. */
 export type ServiceRestartRequest = z.input<typeof serviceRestartInput>;
+export type LanceRestoreInput = z.output<typeof lanceRestoreInput>;
+export type LanceRestoreRequest = z.input<typeof lanceRestoreInput>;
+
+interface RunbookSpec {
+  input: z.ZodType<BaseInput & { host?: string }>;
+  description: string;
+  /** What one run repairs; the workflow ID is `<runbook>:<target>`, so two runs never share one. */
+  target(input: any, host: string): string;
+}
 
 /** Every runbook the worker serves: its input schema and how its target is named. */
-export const runbooks = {
+const runbookSpecs = {
   serviceRestart: {
     input: serviceRestartInput,
     description: 'Stop a service, wait until it is down, start it, wait until healthy, run smoke checks.',
     target: (input: ServiceRestartInput, host: string) => `${host}/${input.service.adapter}/${input.service.name}`,
   },
-} as const;
+  lanceRestore: {
+    input: lanceRestoreInput,
+    description: 'Repair a Lance table whose newest manifest needs data files missing from disk: restore them from git-LFS, or fall back to the newest complete version.',
+    target: (input: LanceRestoreInput, host: string) => `${host}/lance:${input.tableDir}`,
+  },
+} as const satisfies Record<string, RunbookSpec>;
 
-export type RunbookType = keyof typeof runbooks;
+export type RunbookType = keyof typeof runbookSpecs;
+export const runbooks: Record<RunbookType, RunbookSpec> = runbookSpecs;
 
 export function isRunbookType(name: string): name is RunbookType {
   return Object.hasOwn(runbooks, name);

@@ -30,7 +30,7 @@ import type { Approval, FileMove, Outcome, Plan, RunbookProgress, RunbookReport,
 export type Activities = typeof activities;
 
 /** Errors that no retry can fix: the run stops at once. */
-export const NON_RETRYABLE = ['InvalidInput', 'SafetyViolation', 'SmokeCheckFailed', 'WrongWorkflowId'];
+export const NON_RETRYABLE = ['InvalidInput', 'SafetyViolation', 'SmokeCheckFailed', 'WrongWorkflowId', 'VerificationFailed'];
 
 export interface StepOptions {
   /** The step changes the host: failures after it trigger compensations, the report says `changed`. */
@@ -60,6 +60,7 @@ export class Runbook {
   readonly steps: StepRecord[] = [];
   readonly compensations: StepRecord[] = [];
   readonly filesMoved: FileMove[] = [];
+  readonly notes: string[] = [];
   changed = false;
   outcome: Outcome = 'Running';
   plan?: Plan;
@@ -68,6 +69,7 @@ export class Runbook {
   private readonly byActivityId = new Map<string, StepRecord>();
   private readonly undo: Array<{ name: string; call: (a: Activities) => Promise<unknown> }> = [];
   private readonly startedAt = isoNow();
+  readonly runId = workflowInfo().runId;
 
   constructor(
     readonly name: RunbookType,
@@ -94,8 +96,17 @@ export class Runbook {
   }
 
   /** Registers an undo for a change just made; run newest-first if a later step fails. */
-  onFailureUndo(name: string, call: (a: Activities) => Promise<unknown>): void {
-    this.undo.unshift({ name, call });
+  onFailureUndo(name: string, call: (a: Activities) => Promise<unknown>): { drop(reason: string): void } {
+    const entry = { name, call };
+    this.undo.unshift(entry);
+    return {
+      // Once verification has passed, undoing would only make things worse again.
+      drop: (reason: string) => {
+        const at = this.undo.indexOf(entry);
+        if (at >= 0) this.undo.splice(at, 1);
+        this.notes.push(`"${name}" will not run on a later failure: ${reason}`);
+      },
+    };
   }
 
   private async record<T>(
@@ -177,6 +188,7 @@ export class Runbook {
       changed: this.changed,
       filesMoved: this.filesMoved,
       compensations: this.compensations,
+      notes: this.notes,
       ...(error ? { error } : {}),
     };
   }
@@ -238,7 +250,7 @@ export async function runRunbook<I extends BaseInput>(
       rb.setOutcome('Planned');
       return rb.report();
     }
-    if (input.approval === 'required') {
+    if (input.approval === 'required' || rb.plan.requiresApproval) {
       rb.setOutcome('AwaitingApproval');
       const answered = await condition(() => rb.approval !== undefined, input.approvalTimeout as Duration);
       if (!answered) {

@@ -46,6 +46,8 @@ export interface Plan {
   actions: string[];
   /** Read-only observations the plan is based on. */
   observations: unknown;
+  /** The runbook asks a person even when the input says `approval: "auto"` (e.g. data would be lost). */
+  requiresApproval?: boolean;
 }
 
 export interface Approval {
@@ -77,6 +79,8 @@ export interface RunbookReport extends RunbookProgress {
   changed: boolean;
   filesMoved: FileMove[];
   compensations: StepRecord[];
+  /** Decisions worth reading: why an undo did or did not run, rows no longer served. */
+  notes: string[];
   error?: string;
 }
 

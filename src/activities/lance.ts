@@ -1,0 +1,142 @@
+// Lance table repair steps. Each checks the table before acting and can run twice.
+import { join } from 'node:path';
+import { activityInfo } from '@temporalio/activity';
+import * as lancedb from '@lancedb/lancedb';
+import { diagnoseLance as diagnose, type LanceDiagnosis, type RestorableFile } from '../engines/lance/doctor';
+import { resolveInsideTable } from '../engines/lance/inspect';
+import { copyVerifiedObject, gitDir } from '../engines/lfs/store';
+import { lfsObjectRelPath } from '../format/lfs/pointer';
+import type { FileMove } from '../workflows/report';
+import { ApplicationFailure } from '@temporalio/activity';
+import { invalidInput, safetyViolation } from './failures';
+import { moveRecorded, snapshotTree } from './files';
+import { reportProgress } from './progress';
+
+/** Format and path-safety errors of the engine layer become failures no retry can fix. */
+function asFailure(err: unknown): unknown {
+  const name = (err as Error)?.name;
+  if (name === 'UnsafePathError') return safetyViolation((err as Error).message);
+  if (name === 'LanceFormatError' || name === 'LfsPointerError') return invalidInput((err as Error).message);
+  if (name === 'LfsObjectMismatchError') return safetyViolation((err as Error).message);
+  return err;
+}
+
+async function guarded<T>(work: () => Promise<T>): Promise<T> {
+  try {
+    return await work();
+  } catch (err) {
+    throw asFailure(err);
+  }
+}
+
+export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }): Promise<LanceDiagnosis> {
+  return guarded(() => diagnose(args.tableDir, { lfsRepo: args.lfsRepo, onProgress: reportProgress }));
+}
+
+export async function snapshotLanceMetadata(args: { tableDir: string; destination: string }) {
+  return snapshotTree(args.tableDir, ['_versions', '_transactions', '_deletions'], args.destination);
+}
+
+interface RestoreProgress {
+  /** Files at the front of the list that are restored and verified: a retry starts after them. */
+  done: number;
+  bytes: number;
+}
+
+/**
+ * Copies each file's LFS object into the table: sha256 and size verified while copying, written to a
+ * temp file, fsynced, renamed into place. Whatever stood at the path (a pointer text, a short file)
+ * is moved to `replacedDir` first. Progress heartbeats let a retry skip files already verified.
+ */
+export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: RestorableFile[]; replacedDir: string }) {
+  return guarded(async () => {
+    const git = await gitDir(args.lfsRepo);
+    const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
+    const progress: RestoreProgress = { ...resumed };
+    const moved: FileMove[] = [];
+    let copied = 0;
+    for (const file of args.files.slice(resumed.done)) {
+      const destination = resolveInsideTable(args.tableDir, file.path);
+      if (file.now !== 'missing') {
+        const replaced = await moveRecorded(destination, join(args.replacedDir, file.path)).catch((err) => {
+          // A retry after the move and the copy: the file is already in place, nothing to move.
+          if ((err as Error).message.includes('it is gone')) return undefined;
+          throw err;
+        });
+        if (replaced) moved.push(replaced);
+      }
+      const result = await copyVerifiedObject(join(git, lfsObjectRelPath(file.oid)), { oid: file.oid, size: file.size }, destination);
+      if (!result.already) copied += 1;
+      progress.done += 1;
+      progress.bytes += file.size;
+      reportProgress(progress);
+    }
+    return { restored: args.files.length, resumedAfter: resumed.done, copiedThisAttempt: copied, bytes: progress.bytes, filesMoved: moved };
+  });
+}
+
+/** Moves the manifests of `versions`, and their transaction files, out of the table: never deleted. */
+export async function quarantineLanceVersions(args: { tableDir: string; destination: string; versions: number[] }) {
+  return guarded(async () => {
+    const { inspectTable } = await import('../engines/lance/inspect');
+    const inspection = await inspectTable(args.tableDir).catch(() => undefined);
+    const filesMoved: FileMove[] = [];
+    for (const version of args.versions) {
+      const v = inspection?.versions.find((x) => x.version === version);
+      const names = [v?.file ?? `_versions/${version}.manifest`, ...(v?.transactionFile ? [`_transactions/${v.transactionFile}`] : [])];
+      for (const name of names) {
+        filesMoved.push(await moveRecorded(resolveInsideTable(args.tableDir, name), join(args.destination, name)));
+      }
+    }
+    return { filesMoved };
+  });
+}
+
+/** Undo of a quarantine: every file back where it was, checked against its recorded sha256. */
+export async function returnQuarantinedFiles(args: { moves: FileMove[] }) {
+  const filesMoved: FileMove[] = [];
+  for (const move of [...args.moves].reverse()) {
+    const back = await moveRecorded(move.to, move.from);
+    if (back.sha256 !== move.sha256) throw safetyViolation(`${move.to} changed in quarantine (sha256 ${back.sha256}, recorded ${move.sha256})`);
+    filesMoved.push(back);
+  }
+  return { filesMoved };
+}
+
+/**
+ * Opens the table as its readers do and reads every fragment: `countRows()` alone answers from the
+ * manifest and cannot see missing files, so the scan is the proof.
+ */
+export async function verifyLanceTable(args: { tableDir: string; expectVersion: number; expectedRows?: number }) {
+  const dir = args.tableDir.replace(/\/+$/, '');
+  const name = dir.slice(dir.lastIndexOf('/') + 1).replace(/\.lance$/, '');
+  const db = await lancedb.connect(dir.slice(0, dir.lastIndexOf('/')) || '/');
+  const table = await db.openTable(name);
+  try {
+    const version = await table.version();
+    const countRows = await table.countRows();
+    let scannedRows = 0;
+    try {
+      for await (const batch of table.query()) {
+        scannedRows += batch.numRows;
+        reportProgress({ scannedRows });
+      }
+    } catch (err) {
+      throw verificationFailed(`scan of version ${version} failed: ${(err as Error).message}`);
+    }
+    const problems = [
+      version !== args.expectVersion && `opens at version ${version}, expected ${args.expectVersion}`,
+      scannedRows !== countRows && `scan read ${scannedRows} rows, the manifest says ${countRows}`,
+      args.expectedRows !== undefined && countRows !== args.expectedRows && `${countRows} rows, expected ${args.expectedRows}`,
+    ].filter(Boolean);
+    if (problems.length) throw verificationFailed(`${args.tableDir}: ${problems.join('; ')}`);
+    return { version, countRows, scannedRows };
+  } finally {
+    table.close();
+    db.close();
+  }
+}
+
+function verificationFailed(message: string) {
+  return ApplicationFailure.create({ type: 'VerificationFailed', message, nonRetryable: true });
+}
