@@ -1,6 +1,6 @@
 // Lance table repair steps. Each checks the table before acting and can run twice.
 import { join } from 'node:path';
-import { activityInfo } from '@temporalio/activity';
+import { activityInfo, sleep } from '@temporalio/activity';
 import * as lancedb from '@lancedb/lancedb';
 import { diagnoseLance as diagnose, type LanceDiagnosis, type RestorableFile } from '../engines/lance/doctor';
 import { resolveInsideTable } from '../engines/lance/inspect';
@@ -48,7 +48,7 @@ interface RestoreProgress {
  * temp file, fsynced, renamed into place. Whatever stood at the path (a pointer text, a short file)
  * is moved to `replacedDir` first. Progress heartbeats let a retry skip files already verified.
  */
-export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: RestorableFile[]; replacedDir: string }) {
+export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: RestorableFile[]; replacedDir: string; pauseMs?: number }) {
   return guarded(async () => {
     const git = await gitDir(args.lfsRepo);
     const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
@@ -70,6 +70,7 @@ export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: strin
       progress.done += 1;
       progress.bytes += file.size;
       reportProgress(progress);
+      if (args.pauseMs) await sleep(args.pauseMs);
     }
     return { restored: args.files.length, resumedAfter: resumed.done, copiedThisAttempt: copied, bytes: progress.bytes, filesMoved: moved };
   });

@@ -73,6 +73,7 @@ export const lanceRestoreInput = baseInput.extend({
   strategy: z.enum(['full-restore', 'fallback', 'auto']).default('auto')
     .describe('full-restore: copy every missing file from LFS; fallback: quarantine broken newer versions; auto: full restore if every file is restorable, else fallback after approval'),
   expectedRows: z.number().int().min(0).optional().describe('rows the repaired table must have'),
+  restorePauseMs: z.number().int().min(0).max(60_000).default(0).describe('pause between restored files, to spare a disk that serves other work'),
   service: service.optional().describe('the backend that reads the table: stopped before files change, started after'),
   health: httpCheck.optional(),
   smokeChecks: z.array(httpCheck).default([]),

@@ -83,7 +83,7 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
       await rb.step('snapshot metadata', (a) => a.snapshotLanceMetadata({ tableDir, destination: `${quarantine}/snapshot` }));
 
       if (strategy === 'full-restore') {
-        await rb.step('restore files from LFS', (a) => a.restoreLanceFiles({ tableDir, lfsRepo, files: diagnosis.restorable, replacedDir: `${quarantine}/replaced` }), { mutates: true, heartbeatTimeout: '30s' });
+        await rb.step('restore files from LFS', (a) => a.restoreLanceFiles({ tableDir, lfsRepo, files: diagnosis.restorable, replacedDir: `${quarantine}/replaced`, pauseMs: input.restorePauseMs }), { mutates: true });
         await rb.step('verify table', (a) => a.verifyLanceTable({ tableDir, expectVersion: diagnosis.currentVersion, expectedRows: input.expectedRows }));
       } else {
         const moved = await rb.step('quarantine broken versions', (a) => a.quarantineLanceVersions({ tableDir, destination: `${quarantine}/versions`, versions: diagnosis.brokenVersions }), { mutates: true });

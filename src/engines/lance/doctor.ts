@@ -1,5 +1,6 @@
 // `runbook doctor lance` and the lanceRestore diagnosis: which versions are whole, which files are
 // missing, and where each missing file can come back from (git-LFS), all read-only.
+import { realpath } from 'node:fs/promises';
 import { join, relative } from 'node:path';
 import { findPointers, gitDir, gitTopLevel, verifyLfsObject } from '../lfs/store';
 import { inspectTable, type VersionInspection } from './inspect';
@@ -73,7 +74,9 @@ export async function diagnoseLance(tableDir: string, options: DiagnoseOptions =
     try {
       lfsRepo ||= await gitTopLevel(tableDir);
       const git = await gitDir(lfsRepo);
-      const repoPath = (p: string) => relative(lfsRepo, join(tableDir, p));
+      // gitTopLevel answers with the real path; a table reached through a symlink must match it.
+      const realTable = await realpath(tableDir);
+      const repoPath = (p: string) => relative(lfsRepo, join(realTable, p));
       const pointers = await findPointers(lfsRepo, [...needed.keys()].map(repoPath));
       let checked = 0;
       for (const [path, now] of needed) {
