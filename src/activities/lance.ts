@@ -84,7 +84,7 @@ export async function quarantineLanceVersions(args: { tableDir: string; destinat
     const filesMoved: FileMove[] = [];
     for (const version of args.versions) {
       const v = inspection?.versions.find((x) => x.version === version);
-      const names = [v?.file ?? `_versions/${version}.manifest`, ...(v?.transactionFile ? [`_transactions/${v.transactionFile}`] : [])];
+      const names = [v?.file ?? `_versions/${version}.manifest`, ...(v?.transactionFile ? [v.transactionFile] : [])];
       for (const name of names) {
         filesMoved.push(await moveRecorded(resolveInsideTable(args.tableDir, name), join(args.destination, name)));
       }

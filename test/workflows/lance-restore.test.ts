@@ -1,0 +1,165 @@
+// lanceRestore on incident 000 made for real: a LanceDB table in a git repository whose *.lance files
+// are in git-LFS, 295 of the 386 files version 421 needs gone from data/, a real HTTP backend that
+// answers 500 while they are gone, the real dev server and worker.
+import assert from 'node:assert/strict';
+import { readdir, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { approveRunbook, getProgress, RefusedError, startRunbook, waitForReport } from '../../src/client';
+import type { Config } from '../../src/config';
+import { sha256File } from '../../src/activities/files';
+import { serviceControl } from '../../src/activities/services/index';
+import { diagnoseLance } from '../../src/engines/lance/doctor';
+import { freePort } from '../../src/platform/dev-server';
+import type { LanceRestoreRequest } from '../../src/workflows/inputs';
+import { buildLanceIncident, type LanceIncident } from '../helpers/lance-incident';
+import { rewriteManifest } from '../helpers/lance-manifest';
+import { get, waitFor } from '../helpers/service';
+import { startWorker, testClient, testConfig } from '../helpers/temporal';
+
+const backendScript = fileURLToPath(new URL('../../demo/lance-images-api.mjs', import.meta.url));
+let config: Config;
+let client: Client;
+let worker: { stop(): Promise<void> };
+const cleanups: Array<() => Promise<unknown>> = [];
+
+before(async () => {
+  config = testConfig('lance');
+  client = await testClient(config);
+  worker = await startWorker(config);
+});
+after(async () => {
+  await worker.stop();
+  await client.connection.close();
+  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
+});
+
+interface Scene {
+  incident: LanceIncident;
+  input: LanceRestoreRequest;
+  api: string;
+}
+
+/** The incident plus its backend running, serving /api/images from the table. */
+async function scene(options: Parameters<typeof buildLanceIncident>[0] = {}): Promise<Scene> {
+  const incident = await buildLanceIncident(options);
+  cleanups.push(() => incident.cleanup());
+  const port = await freePort();
+  const service = {
+    adapter: 'exec' as const,
+    name: 'images-api',
+    start: [process.execPath, backendScript, '--db', incident.dbDir, '--table', 'images', '--port', String(port)],
+    pidFile: join(incident.repoRoot, '..', `images-api-${port}.pid`),
+    logFile: join(incident.repoRoot, '..', `images-api-${port}.log`),
+  };
+  await serviceControl({ ...service, stopTimeoutSeconds: 10 }).start();
+  cleanups.push(() => serviceControl({ ...service, stopTimeoutSeconds: 5 }).stop());
+  const api = `http://127.0.0.1:${port}`;
+  await waitFor('the backend', async () => 'status' in (await get(`${api}/health`)));
+  return {
+    incident,
+    api,
+    input: {
+      mode: 'apply',
+      approval: 'auto',
+      tableDir: incident.tableDir,
+      service,
+      health: { url: `${api}/health` },
+      smokeChecks: [{ url: `${api}/api/images`, expectStatus: 200, retries: 2, delayMs: 200 }],
+    },
+  };
+}
+
+const start = (input: LanceRestoreRequest, requestedBy = 'alice') => startRunbook(client, config, 'lanceRestore', input, { requestedBy, origin: 'test' });
+
+async function apiRows(api: string): Promise<{ status: number; rows?: number; version?: number }> {
+  const answer = await get(`${api}/api/images`);
+  if (!('status' in answer)) throw new Error(`backend did not answer: ${answer.error}`);
+  return { status: answer.status, ...(answer.status === 200 ? JSON.parse(answer.body) : {}) };
+}
+
+describe('lanceRestore', () => {
+  test('full restore at the seed scale: 295 files back from LFS, 386 rows, every fragment scanned, API 200', async () => {
+    const { incident, input, api } = await scene({ versions: 'seed' });
+    assert.equal((await apiRows(api)).status, 500, 'the backend fails while files are missing, as in the incident');
+
+    const run = await start({ ...input, strategy: 'auto', expectedRows: 386 });
+    const { report, error } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'Succeeded', error);
+    assert.deepEqual(report!.steps.map((s) => s.name), [
+      'diagnose', 'stop backend', 'wait until backend is down', 'snapshot metadata', 'restore files from LFS',
+      'verify table', 'start backend', 'wait until backend is healthy', 'smoke checks',
+    ]);
+    const byName = Object.fromEntries(report!.steps.map((s) => [s.name, s.evidence as Record<string, any>]));
+    assert.equal(byName['restore files from LFS']!.restored, 295);
+    assert.deepEqual(byName['verify table'], { version: 421, countRows: 386, scannedRows: 386 });
+    assert.deepEqual(await apiRows(api), { status: 200, rows: 386, version: 421 });
+
+    const data = await readdir(join(incident.tableDir, 'data'));
+    assert.equal(data.length, 386);
+    assert.equal(data.filter((f) => f.includes('restore-tmp')).length, 0, 'no temp files left');
+    const sums = (await readFile(join(byName['snapshot metadata']!.destination, 'SHA256SUMS'), 'utf8')).trim().split('\n');
+    assert.ok(sums.some((l) => l.endsWith('_versions/421.manifest')), 'the snapshot lists the manifest it copied');
+    assert.equal((await diagnoseLance(incident.tableDir)).healthy, true);
+  });
+
+  test('fallback when an LFS object is corrupt: approval shows the rows lost, the broken version is moved aside, API 200 on version 61', async () => {
+    const { incident, input, api } = await scene({ versions: 'seed', corruptObjects: 1 });
+    const run = await start({ ...input, strategy: 'auto' });
+    await waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    const { plan } = await getProgress(client, run.workflowId);
+    assert.ok(plan!.actions.some((a) => /356 rows of version 421 will no longer be served/.test(a)), plan!.actions.join('\n'));
+    assert.equal((await apiRows(api)).status, 500, 'nothing changes before approval');
+
+    await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
+    const { report, error } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'Succeeded', error);
+    assert.deepEqual(await apiRows(api), { status: 200, rows: 30, version: 61 });
+    assert.ok(report!.notes.some((n) => /356 rows of version 421 are no longer served/.test(n)), report!.notes.join('\n'));
+    const manifestMove = report!.filesMoved.find((m) => m.from.endsWith('_versions/421.manifest'));
+    assert.ok(manifestMove, 'the broken manifest was moved, not deleted');
+    assert.equal(await sha256File(manifestMove.to), manifestMove.sha256);
+    assert.ok(report!.filesMoved.some((m) => /_transactions\/420-.*\.txn$/.test(m.from)), 'its transaction file went with it');
+    assert.equal(report!.compensations.length, 0);
+    void incident;
+  });
+
+  test('an LFS object whose content does not match its oid is refused: full restore fails before anything is written', async () => {
+    const { incident, input, api } = await scene({ versions: 'seed', corruptObjects: 1 });
+    const before = (await readdir(join(incident.tableDir, 'data'))).sort();
+    const run = await start({ ...input, strategy: 'full-restore' });
+    const finished = await waitForReport(run.handle);
+    assert.equal(finished.report?.outcome, 'Failed');
+    assert.match(finished.report!.error!, new RegExp(`full restore impossible: ${incident.corruptedFiles[0]}: LFS object [0-9a-f]{64} is corrupt: its bytes hash to [0-9a-f]{64}`));
+    assert.equal(finished.report!.changed, false);
+    assert.deepEqual((await readdir(join(incident.tableDir, 'data'))).sort(), before, 'data/ unchanged');
+    assert.equal((await apiRows(api)).status, 500, 'the backend was not touched either');
+  });
+
+  for (const [label, hostile] of [['a path with ..', '../../../../etc/passwd'], ['an absolute path', '/etc/passwd']] as const) {
+    test(`a manifest naming ${label} is rejected with a clear error, nothing touched`, async () => {
+      const { incident, input } = await scene({ newRows: 40, missing: 5 });
+      await rewriteManifest(incident.tableDir, `${incident.newVersion}.manifest`, (m) => {
+        m.fragments[0].files[0].path = hostile;
+      });
+      const versions = await readdir(join(incident.tableDir, '_versions'));
+      const run = await start({ ...input, strategy: 'auto' });
+      const finished = await waitForReport(run.handle);
+      assert.equal(finished.ok, false);
+      assert.match(finished.report?.error ?? finished.error!, new RegExp(`unsafe path "${hostile.replace(/[./]/g, '\\$&')}"`));
+      assert.equal(finished.report?.changed, false);
+      assert.deepEqual(await readdir(join(incident.tableDir, '_versions')), versions);
+    });
+  }
+
+  test('two runs on the same table: the second is refused with the first one’s ID', async () => {
+    const { input } = await scene({ newRows: 40, missing: 5 });
+    const first = await start({ ...input, approval: 'required' });
+    await assert.rejects(start({ ...input, mode: 'plan' }), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
+    await waitFor('approval', async () => (await getProgress(client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    await approveRunbook(client, first.workflowId, { approver: 'bob', decision: 'reject' });
+    assert.equal((await waitForReport(first.handle)).report?.outcome, 'Rejected');
+  });
+});
