@@ -22,7 +22,7 @@ import {
   verifyLfsObject,
 } from '../../src/engines/lfs/store';
 import { formatLfsPointer, parseLfsPointer, type LfsPointer } from '../../src/format/lfs/pointer';
-import { buildLanceIncident, type LanceIncident } from '../helpers/lance-incident';
+import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 
 const git = async (cwd: string, ...args: string[]) => (await execa('git', args, { cwd })).stdout;
 

@@ -14,7 +14,7 @@ import { serviceControl } from '../../src/activities/services/index';
 import { diagnoseLance } from '../../src/engines/lance/doctor';
 import { freePort } from '../../src/platform/dev-server';
 import type { LanceRestoreRequest } from '../../src/workflows/inputs';
-import { buildLanceIncident, type LanceIncident } from '../helpers/lance-incident';
+import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 import { rewriteManifest } from '../helpers/lance-manifest';
 import { get, waitFor } from '../helpers/service';
 import { startWorker, testClient, testConfig } from '../helpers/temporal';

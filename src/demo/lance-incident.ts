@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
 import { execa } from 'execa';
-import { lfsObjectRelPath, parseLfsPointer } from '../../src/format/lfs/pointer';
+import { lfsObjectRelPath, parseLfsPointer } from '../format/lfs/pointer';
 
 export interface LanceIncidentOptions {
   /** Where to build the repository (created if missing, should be empty). Default: a new temp dir. */
