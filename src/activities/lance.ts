@@ -1,5 +1,6 @@
 // Lance table repair steps. Each checks the table before acting and can run twice.
-import { join } from 'node:path';
+import { readdir, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
 import { activityInfo, sleep } from '@temporalio/activity';
 import * as lancedb from '@lancedb/lancedb';
 import { diagnoseLance as diagnose, type LanceDiagnosis, type RestorableFile } from '../engines/lance/doctor';
@@ -54,6 +55,7 @@ export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: strin
     const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
     const progress: RestoreProgress = { ...resumed };
     const moved: FileMove[] = [];
+    const stale = await removeStaleTempFiles(args.tableDir, args.files);
     let copied = 0;
     for (const file of args.files.slice(resumed.done)) {
       const destination = resolveInsideTable(args.tableDir, file.path);
@@ -72,8 +74,28 @@ export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: strin
       reportProgress(progress);
       if (args.pauseMs) await sleep(args.pauseMs);
     }
-    return { restored: args.files.length, resumedAfter: resumed.done, copiedThisAttempt: copied, bytes: progress.bytes, filesMoved: moved };
+    return { restored: args.files.length, resumedAfter: resumed.done, copiedThisAttempt: copied, staleTempFilesRemoved: stale, bytes: progress.bytes, filesMoved: moved };
   });
+}
+
+/**
+ * A worker killed mid-copy leaves `<file>.restore-tmp-<random>` behind: our own partial copy of a file
+ * still missing, never operator data. Remove those of the files this step restores, and nothing else.
+ */
+async function removeStaleTempFiles(tableDir: string, files: RestorableFile[]): Promise<number> {
+  const ours = new Set(files.map((f) => resolveInsideTable(tableDir, f.path)));
+  const dirs = new Set([...ours].map((p) => dirname(p)));
+  let removed = 0;
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const at = name.indexOf('.restore-tmp-');
+      if (at > 0 && ours.has(join(dir, name.slice(0, at)))) {
+        await unlink(join(dir, name));
+        removed += 1;
+      }
+    }
+  }
+  return removed;
 }
 
 /** Moves the manifests of `versions`, and their transaction files, out of the table: never deleted. */

@@ -2,35 +2,18 @@
 // again; the run completes, the report shows the retry, and nothing ran twice that had finished.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type { Client } from '@temporalio/client';
-import { execa, type ResultPromise } from 'execa';
 import { getProgress as queryProgress, startRunbook, waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { serviceControl } from '../../src/activities/services/index';
-import { freePort } from '../../src/platform/dev-server';
 import { get, makeService, servingPid, waitFor, type TestService } from '../helpers/service';
 import { testClient, testConfig } from '../helpers/temporal';
+import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 
-const root = fileURLToPath(new URL('../..', import.meta.url));
 let config: Config;
 let client: Client;
 let service: TestService;
-const workers: ResultPromise[] = [];
-
-/** The real worker entry point, in its own process, as `npm start` and production run it. */
-async function spawnWorker(metricsPort: number): Promise<{ process: ResultPromise }> {
-  const worker = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-    cwd: root,
-    env: { RUNBOOK_TASK_QUEUE: config.taskQueue, RUNBOOK_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, LOG_LEVEL: 'info' },
-    reject: false,
-    buffer: { stdout: true },
-    lines: true,
-  });
-  workers.push(worker);
-  await waitFor('the worker to start', async () => (await get(`http://127.0.0.1:${metricsPort}/metrics`).then((a) => 'status' in a)) || undefined, 60_000);
-  return { process: worker }; // wrapped: an async function returning the ResultPromise would await its exit
-}
+const workers: WorkerProcess[] = [];
 
 before(async () => {
   config = testConfig('crash');
@@ -38,7 +21,7 @@ before(async () => {
   service = await makeService('slow', { startupDelayMs: 8000 });
 });
 after(async () => {
-  for (const w of workers) w.kill('SIGKILL');
+  for (const w of workers) w.process.kill('SIGKILL');
   await client.connection.close();
   await service.cleanup();
 });
@@ -47,9 +30,8 @@ test('a worker killed with SIGKILL during a long step: the run resumes on a new 
   await serviceControl({ ...service.spec, start: service.spec.start.slice(0, -2) }).start(); // running, fast start
   const oldPid = await waitFor('the service', () => servingPid(service));
 
-  const metricsPort = await freePort();
-  const first = await spawnWorker(metricsPort);
-  const metrics = await get(`http://127.0.0.1:${metricsPort}/metrics`);
+  const first = await spawnWorker(config, workers);
+  const metrics = await get(first.metricsUrl);
   assert.ok('body' in metrics && /temporal_/.test(metrics.body), 'the worker serves Prometheus metrics from the SDK runtime');
 
   const run = await startRunbook(client, config, 'serviceRestart', {
@@ -73,7 +55,7 @@ test('a worker killed with SIGKILL during a long step: the run resumes on a new 
     'every worker log line is pino JSON',
   );
 
-  await spawnWorker(await freePort());
+  await spawnWorker(config, workers);
   const { report, error } = await waitForReport(run.handle);
   assert.equal(report?.outcome, 'Succeeded', error);
   const byName = Object.fromEntries(report!.steps.map((s) => [s.name, s]));

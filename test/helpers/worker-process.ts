@@ -1,0 +1,29 @@
+// The real worker entry point in its own process, as `npm start` and production run it, so tests can
+// kill it with SIGKILL mid-step.
+import { fileURLToPath } from 'node:url';
+import { execa, type ResultPromise } from 'execa';
+import type { Config } from '../../src/config';
+import { freePort } from '../../src/platform/dev-server';
+import { get, waitFor } from './service';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+
+export interface WorkerProcess {
+  process: ResultPromise;
+  metricsUrl: string;
+}
+
+/** Starts `src/worker.ts` for `config.taskQueue`; resolves once its metrics endpoint answers. */
+export async function spawnWorker(config: Config, running: WorkerProcess[]): Promise<WorkerProcess> {
+  const metricsPort = await freePort();
+  const worker = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
+    cwd: root,
+    env: { RUNBOOK_TASK_QUEUE: config.taskQueue, RUNBOOK_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, LOG_LEVEL: 'info' },
+    reject: false,
+    lines: true,
+  });
+  const started = { process: worker, metricsUrl: `http://127.0.0.1:${metricsPort}/metrics` };
+  running.push(started);
+  await waitFor('the worker to start', async () => 'status' in (await get(started.metricsUrl)), 60_000);
+  return started; // wrapped: an async function returning the ResultPromise itself would await its exit
+}
