@@ -8,6 +8,7 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../client';
 import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
+import { httpAnswer, startLanceDemo } from './demo';
 import { progressQuery } from '../workflows/messages';
 import type { RunbookProgress } from '../workflows/report';
 
@@ -144,6 +145,30 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .argument('<workflowId>')
     .action(async (workflowId: string) => {
       await withClient(async (client) => process.stdout.write(`${JSON.stringify(await getProgress(client, workflowId), null, 2)}\n`));
+    });
+
+  program
+    .command('demo')
+    .description('rebuild an incident in a sandbox and repair it')
+    .argument('<incident>', 'lance: the LanceDB table whose newest version misses 295 data files')
+    .option('--dir <dir>', 'sandbox folder (default: var/demo/lance-<time> in this checkout)')
+    .option('--approval <policy>', 'auto, or required (then approve as a second person)', 'auto')
+    .option('--no-wait', 'start the run and return')
+    .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
+    .action(async (incident: string, opts: { dir?: string; approval: string; wait: boolean; as: string }) => {
+      if (incident !== 'lance') throw new ExitError(`unknown demo "${incident}"; known: lance`, EXIT.badInput);
+      if (opts.approval !== 'auto' && opts.approval !== 'required') throw new ExitError('--approval must be auto or required', EXIT.badInput);
+      const dir = resolve(opts.dir ?? `var/demo/lance-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`);
+      await withClient(async (client) => {
+        const say = (line: string) => process.stderr.write(`${line}\n`);
+        const demo = await startLanceDemo(client, config, { dir, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say });
+        process.stdout.write(`${demo.run.workflowId}\n`);
+        if (!opts.wait) return;
+        const code = await follow(demo.run.handle);
+        say(`backend after the run: GET /api/images → ${await httpAnswer(`${demo.api}/api/images`)}`);
+        say(`the backend keeps running; stop it with: kill $(cat ${demo.pidFile})`);
+        setExit(code);
+      });
     });
 
   const doctor = program.command('doctor').description('read-only health checks of a storage engine');

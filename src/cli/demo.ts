@@ -1,0 +1,72 @@
+// `runbook demo lance`: incident 000 rebuilt in a sandbox (a 30-row version 61 and a 386-row version
+// 421 whose 295 data files are gone from data/ but still in the local git-LFS store), its backend
+// answering 500, and a lanceRestore run started against it.
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Client } from '@temporalio/client';
+import { serviceControl } from '../activities/services/index';
+import { startRunbook, type StartedRun } from '../client';
+import { workflowUrl, type Config } from '../config';
+import { buildLanceIncident } from '../demo/lance-incident';
+import { freePort } from '../platform/dev-server';
+import type { LanceRestoreRequest } from '../workflows/inputs';
+
+const backendScript = fileURLToPath(new URL('../../demo/lance-images-api.mjs', import.meta.url));
+
+export interface LanceDemo {
+  run: StartedRun;
+  api: string;
+  pidFile: string;
+}
+
+async function answer(url: string): Promise<string> {
+  try {
+    const res = await fetch(url, { signal: AbortSignal.timeout(10_000) });
+    return `${res.status} ${(await res.text()).trim().slice(0, 200)}`;
+  } catch (err) {
+    return `no answer: ${(err as Error).message}`;
+  }
+}
+
+export async function startLanceDemo(client: Client, config: Config, options: { dir: string; approval: 'auto' | 'required'; requestedBy: string; say: (line: string) => void }): Promise<LanceDemo> {
+  const { say } = options;
+  await mkdir(options.dir, { recursive: true });
+  say(`building the incident in ${options.dir} (LanceDB table in a git repository with git-LFS) …`);
+  const incident = await buildLanceIncident({ dir: join(options.dir, 'repo'), versions: 'seed' });
+  say(`  ${incident.tableDir}: version ${incident.newVersion} (${incident.newRows} rows) needs ${incident.dataFiles.length} data files; ${incident.missingFiles.length} are gone from data/, their objects are still in ${incident.gitDir}/lfs/objects`);
+
+  const port = await freePort();
+  const service = {
+    adapter: 'exec' as const,
+    name: 'images-api',
+    start: [process.execPath, backendScript, '--db', incident.dbDir, '--table', incident.tableName, '--port', String(port)],
+    pidFile: join(options.dir, 'images-api.pid'),
+    logFile: join(options.dir, 'images-api.log'),
+  };
+  await serviceControl({ ...service, stopTimeoutSeconds: 10 }).start();
+  const api = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 50 && (await answer(`${api}/health`)).startsWith('no answer'); i++) await new Promise((r) => setTimeout(r, 100));
+  say(`backend on ${api}: GET /api/images → ${await answer(`${api}/api/images`)}`);
+
+  const input: LanceRestoreRequest = {
+    mode: 'apply',
+    approval: options.approval,
+    strategy: 'auto',
+    tableDir: incident.tableDir,
+    expectedRows: incident.newRows,
+    service,
+    health: { url: `${api}/health` },
+    smokeChecks: [
+      { url: `${api}/api/images`, expectStatus: 200, bodyMatch: `"rows":${incident.newRows}` },
+      { url: `${api}/api/images/${incident.newRows - 1}`, expectStatus: 200 },
+    ],
+  };
+  const run = await startRunbook(client, config, 'lanceRestore', input, { requestedBy: options.requestedBy, origin: 'cli-demo' });
+  say(`lanceRestore started: ${run.workflowId}`);
+  say(`  watch it: ${workflowUrl(config, run.workflowId)}`);
+  if (options.approval === 'required') say(`  approve it (as someone else): npx runbook approve '${run.workflowId}' --as <name>`);
+  return { run, api, pidFile: service.pidFile };
+}
+
+export { answer as httpAnswer };
