@@ -1,0 +1,79 @@
+// `runbook doctor lance` and `runbook demo lance` as an operator runs them: the real CLI process on a
+// real incident table, exit codes, human and JSON output.
+import assert from 'node:assert/strict';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { execa } from 'execa';
+import type { Config } from '../src/config';
+import { buildLanceIncident, type LanceIncident } from '../src/demo/lance-incident';
+import { startWorker, testConfig } from './helpers/temporal';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+let config: Config;
+let worker: { stop(): Promise<void> };
+let incident: LanceIncident;
+let sandbox: string;
+
+const runbook = (args: string[]) =>
+  execa(process.execPath, ['bin/runbook.js', ...args], { cwd: root, env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue }, reject: false });
+
+before(async () => {
+  config = testConfig('cli-lance');
+  worker = await startWorker(config);
+  incident = await buildLanceIncident({ versions: 'seed' });
+  sandbox = await mkdtemp(join(tmpdir(), 'demo-lance-'));
+});
+after(async () => {
+  await worker.stop();
+  await incident.cleanup();
+  await execa('sh', ['-c', `kill $(cat ${join(sandbox, 'images-api.pid')}) 2>/dev/null || true`]);
+  await rm(sandbox, { recursive: true, force: true });
+});
+
+describe('runbook doctor lance', () => {
+  test('on the incident: exit 1, names version 421, its 295 missing files, all restorable, and the complete version 61', async () => {
+    const { exitCode, stdout } = await runbook(['doctor', 'lance', incident.tableDir]);
+    assert.equal(exitCode, 1);
+    assert.match(stdout, /NOT healthy/);
+    assert.match(stdout, /Lance reads version 421 \(386 rows\); 295 files it needs are missing/);
+    assert.match(stdout, /newest complete version: 61 \(30 rows\)/);
+    assert.match(stdout, /restorable from git-LFS .*: 295; unrestorable: 0/);
+  });
+
+  test('--json carries the documented fields', async () => {
+    const { exitCode, stdout } = await runbook(['doctor', 'lance', incident.tableDir, '--json']);
+    assert.equal(exitCode, 1);
+    const d = JSON.parse(stdout);
+    assert.equal(d.engine, 'lance');
+    assert.equal(d.path, incident.tableDir);
+    assert.equal(d.healthy, false);
+    assert.equal(d.currentVersion, 421);
+    assert.equal(d.latestCompleteVersion, 61);
+    const v421 = d.versions.find((v: { version: number }) => v.version === 421);
+    assert.deepEqual([v421.rows, v421.complete, v421.missing.length, v421.pointers.length], [386, false, 295, 0]);
+    assert.deepEqual(new Set(v421.missing), new Set(incident.missingFiles));
+    assert.equal(d.restorable.length, 295);
+    assert.ok(d.restorable.every((r: { path: string; oid: string; size: number }) => /^data\/.+\.lance$/.test(r.path) && /^[0-9a-f]{64}$/.test(r.oid) && r.size > 0));
+    assert.deepEqual(d.unrestorable, []);
+    assert.ok(d.findings.some((f: { code: string }) => f.code === 'CURRENT_VERSION_INCOMPLETE'));
+  });
+
+  test('not a Lance table: exit 2 and the reason', async () => {
+    const { exitCode, stderr } = await runbook(['doctor', 'lance', sandbox]);
+    assert.equal(exitCode, 2);
+    assert.match(stderr, /_versions: no such directory/);
+  });
+});
+
+describe('runbook demo lance', () => {
+  test('builds the incident, shows the backend failing, and repairs it end to end', async () => {
+    const { exitCode, stdout, stderr } = await runbook(['demo', 'lance', '--dir', sandbox]);
+    assert.equal(exitCode, 0, stderr);
+    assert.match(stderr, /GET \/api\/images → 500 .*Not found/);
+    assert.match(stderr, /backend after the run: GET \/api\/images → 200 \{"rows":386,"version":421\}/);
+    assert.match(stdout.split('\n')[0]!, /^lanceRestore:.+\/lance:.+images\.lance$/);
+  });
+});
