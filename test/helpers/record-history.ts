@@ -1,39 +1,49 @@
-// `npm run record-history`: runs serviceRestart once (approval, steps, progress signals) against the
-// test server and saves its event history; test/workflows/replay.test.ts replays it with every change.
-import { writeFile, mkdir } from 'node:fs/promises';
+// `npm run record-history`: runs each runbook once (approval, steps, progress signals) against the
+// test server and saves its event history; test/workflows/replay.test.ts replays them on every change.
+import { mkdir, writeFile } from 'node:fs/promises';
+import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { approveRunbook, getProgress, startRunbook, waitForReport } from '../../src/client';
+import { approveRunbook, getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
 import { serviceControl } from '../../src/activities/services/index';
+import { buildLanceIncident } from '../../src/demo/lance-incident';
 import { makeService, servingPid, waitFor } from './service';
 import { startWorker, testClient, testConfig } from './temporal';
 
-export const HISTORY_FILE = new URL('../fixtures/histories/serviceRestart.json', import.meta.url);
+export const HISTORIES = new URL('../fixtures/histories/', import.meta.url);
 
 const config = testConfig('history');
 const client = await testClient(config);
 const worker = await startWorker(config);
+
+async function approveAndSave(name: string, run: StartedRun): Promise<void> {
+  await waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 60_000);
+  await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
+  const { report, error } = await waitForReport(run.handle as WorkflowHandle);
+  if (report?.outcome !== 'Succeeded') throw new Error(`recording ${name} ended ${report?.outcome}: ${error}`);
+  // The workflow checks its own ID against its target, so replay needs the recorded ID too.
+  const history = JSON.parse(historyToJSON(await run.handle.fetchHistory()));
+  await mkdir(HISTORIES, { recursive: true });
+  await writeFile(new URL(`${name}.json`, HISTORIES), `${JSON.stringify({ workflowId: run.workflowId, history }, null, 1)}\n`);
+  process.stderr.write(`recorded ${name}\n`);
+}
+
 const service = await makeService('recorded', { startupDelayMs: 1500 });
+const incident = await buildLanceIncident({ newRows: 40, missing: 10 });
 try {
   await serviceControl(service.spec).start();
   await waitFor('the service', () => servingPid(service));
-  const run = await startRunbook(client, config, 'serviceRestart', {
-    mode: 'apply',
-    approval: 'required',
-    service: service.spec,
+  const options = { requestedBy: 'alice', origin: 'test' };
+  await approveAndSave('serviceRestart', await startRunbook(client, config, 'serviceRestart', {
+    mode: 'apply', approval: 'required', service: service.spec,
+    health: { url: service.url('/health') }, smokeChecks: [{ url: service.url('/'), bodyMatch: '"pid"' }],
+  }, options));
+  await approveAndSave('lanceRestore', await startRunbook(client, config, 'lanceRestore', {
+    mode: 'apply', approval: 'required', tableDir: incident.tableDir, expectedRows: 40, service: service.spec,
     health: { url: service.url('/health') },
-    smokeChecks: [{ url: service.url('/'), bodyMatch: '"pid"' }],
-  }, { requestedBy: 'alice', origin: 'test' });
-  await waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
-  await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
-  const { report } = await waitForReport(run.handle);
-  if (report?.outcome !== 'Succeeded') throw new Error(`recording run ended ${report?.outcome}`);
-  await mkdir(new URL('.', HISTORY_FILE), { recursive: true });
-  // The workflow checks its own ID against its target, so replay needs the recorded ID too.
-  const history = JSON.parse(historyToJSON(await run.handle.fetchHistory()));
-  await writeFile(HISTORY_FILE, `${JSON.stringify({ workflowId: run.workflowId, history }, null, 1)}\n`);
-  process.stderr.write(`recorded ${HISTORY_FILE.pathname}\n`);
+  }, options));
 } finally {
   await worker.stop();
   await client.connection.close();
   await service.cleanup();
+  await incident.cleanup();
 }
