@@ -60,9 +60,9 @@ export function table(rows: string[][]): string {
 export function machineState(): string {
   let fs = '?';
   try {
-    fs = execFileSync('stat', ['-f', '-c', '%T', tmpdir()], { encoding: 'utf8' }).trim();
+    fs = execFileSync('df', ['--output=fstype', tmpdir()], { encoding: 'utf8' }).trim().split('\n').pop()!;
   } catch {
-    /* stat missing: leave it unknown */
+    /* no GNU df: leave it unknown */
   }
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   return `${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), load ${load}, node ${process.version}, ${tmpdir()} on ${fs}`;

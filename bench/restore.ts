@@ -50,7 +50,7 @@ export async function restoreCase(label: string, options: LanceIncidentOptions):
       run: async () => {
         const env = new MockActivityEnvironment(undefined, { logger: quiet });
         const args = { tableDir: incident.tableDir, lfsRepo: incident.repoRoot, files, replacedDir: join(sandbox, 'replaced') };
-        const result = await env.run(restoreLanceFiles, args);
+        const result = (await env.run(restoreLanceFiles, args)) as Awaited<ReturnType<typeof restoreLanceFiles>>;
         if (result.copiedThisAttempt !== files.length) throw new Error(`${label}: restore copied ${result.copiedThisAttempt} of ${files.length} files`);
       },
       // The restored files are verified copies of LFS objects: removing them puts the incident back.

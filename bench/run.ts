@@ -12,9 +12,9 @@ const RESTORE_TARGET = 1.3;
 const DOCTOR_TARGET = 1.0;
 
 const plan = {
-  doctor: { versions: 1000, rounds: 9, warmup: 1 },
+  doctor: { versions: 1000, rounds: 7, warmup: 1 },
   restoreSeed: { rounds: 11, warmup: 1 },
-  restore10x: { rounds: 7, warmup: 1 },
+  restore10x: { rounds: 5, warmup: 1 },
 };
 
 const started = performance.now();
