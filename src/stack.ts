@@ -1,7 +1,9 @@
 // `npm start`: the embedded stack on one machine. Temporal dev server (SQLite file under var/, so
 // runs survive a restart) with its Web UI, the product's search attributes, and our worker.
 // Ctrl-C stops the worker first, then the server; nothing is left running.
-import { mkdir, writeFile } from 'node:fs/promises';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
@@ -34,6 +36,40 @@ function demoInput() {
   };
 }
 
+/**
+ * The chat service's access files: CHATOPS_ROLES_FILE / CHATOPS_TOKENS_FILE when set, else a local
+ * set under var/chatops/ made once: two API tokens (operator and approver, so approvals still need a
+ * second identity), stored hashed, their plain values kept beside them for this machine only.
+ */
+async function chatOpsFiles(): Promise<{ rolesFile: string; tokensFile: string; devTokens?: string }> {
+  if (process.env.CHATOPS_ROLES_FILE) return { rolesFile: process.env.CHATOPS_ROLES_FILE, tokensFile: process.env.CHATOPS_TOKENS_FILE ?? '' };
+  const dir = `${varDir}/chatops`;
+  const rolesFile = `${dir}/roles.json`;
+  const tokensFile = `${dir}/tokens.json`;
+  const plainFile = `${dir}/dev-tokens.txt`;
+  if (!existsSync(rolesFile)) {
+    await mkdir(dir, { recursive: true });
+    const roles = {
+      users: {},
+      roles: {
+        operator: { start: [{ runbook: '*', targets: ['*'] }] },
+        approver: { approve: [{ runbook: '*', targets: ['*'] }] },
+      },
+      presets: {},
+    };
+    const tokens = { operator: randomBytes(24).toString('hex'), approver: randomBytes(24).toString('hex') };
+    const sha = (t: string) => createHash('sha256').update(t).digest('hex');
+    await writeFile(rolesFile, `${JSON.stringify(roles, null, 2)}\n`);
+    await writeFile(tokensFile, `${JSON.stringify({ tokens: [
+      { token_sha256: sha(tokens.operator), name: 'local-operator', roles: ['operator'] },
+      { token_sha256: sha(tokens.approver), name: 'local-approver', roles: ['approver'] },
+    ] }, null, 2)}\n`);
+    await writeFile(plainFile, `local-operator ${tokens.operator}\nlocal-approver ${tokens.approver}\n`, { mode: 0o600 });
+  }
+  const devTokens = existsSync(plainFile) ? (await readFile(plainFile, 'utf8')).trim().split('\n').join(', ') : undefined;
+  return { rolesFile, tokensFile, devTokens };
+}
+
 async function main(): Promise<void> {
   await mkdir(`${varDir}/demo`, { recursive: true });
   let server: DevServer;
@@ -53,10 +89,23 @@ async function main(): Promise<void> {
     reject: false,
   });
 
+  const chat = await chatOpsFiles();
+  const chatops: ResultPromise = execa(process.execPath, ['--import', 'tsx', 'src/chatops/main.ts'], {
+    cwd: root,
+    env: { TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, CHATOPS_ROLES_FILE: chat.rolesFile, CHATOPS_TOKENS_FILE: chat.tokensFile },
+    stdin: 'ignore',
+    stdout: 'inherit',
+    stderr: 'inherit',
+    reject: false,
+  });
+
   const input = demoInput();
   const examplePath = `${varDir}/examples/serviceRestart.json`;
   await mkdir(`${varDir}/examples`, { recursive: true });
   await writeFile(examplePath, `${JSON.stringify(input, null, 2)}\n`);
+  // The API body: who asks comes from the token, and runs from the API need approval.
+  const { requestedBy: _who, ...apiInput } = input;
+  await writeFile(`${varDir}/examples/serviceRestart.api.json`, `${JSON.stringify({ runbook: 'serviceRestart', input: { ...apiInput, approval: 'required' } }, null, 2)}\n`);
   const host = process.env.RUNBOOK_HOST ?? hostname();
   const exampleId = runbookWorkflowId('serviceRestart', runbooks.serviceRestart.target(runbooks.serviceRestart.input.parse(input), host));
 
@@ -71,6 +120,8 @@ async function main(): Promise<void> {
       `  Input (JSON)    ${examplePath}`,
       `Or from a shell   npx runbook start serviceRestart --input ${examplePath} --wait`,
       `Temporal address  ${config.address}   worker metrics http://${config.metricsAddress}/metrics`,
+      `ChatOps + API     http://127.0.0.1:${process.env.CHATOPS_PORT || 3030}  (POST /slack/commands, /slack/interactions${process.env.SLACK_SIGNING_SECRET ? '' : ': off until SLACK_SIGNING_SECRET is set'}; /api/runs)`,
+      `  roles ${chat.rolesFile}, tokens ${chat.tokensFile}${chat.devTokens ? `\n  dev API tokens (bearer): ${chat.devTokens}` : ''}`,
       'Ctrl-C stops everything.',
       '',
     ].join('\n'),
@@ -80,6 +131,8 @@ async function main(): Promise<void> {
   const stop = async (code: number) => {
     if (stopping) return;
     stopping = true;
+    chatops.kill('SIGTERM');
+    await chatops;
     worker.kill('SIGTERM');
     const killTimer = setTimeout(() => worker.kill('SIGKILL'), 20_000);
     await worker;
