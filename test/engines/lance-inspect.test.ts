@@ -123,6 +123,33 @@ describe('inspectTable on healthy tables', () => {
   }
 });
 
+describe('inspectTable on a longer history', () => {
+  test('25 versions, one append each: fragments shared from version to version, a lost old file breaks every later version', async () => {
+    const dbDir = join(work, `history-${++seq}`);
+    const db = await lancedb.connect(dbDir);
+    const table = await db.createTable('images', rows(0, 1));
+    for (let id = 1; id < 25; id++) await table.add(rows(id, 1));
+    table.close();
+    db.close();
+    const tableDir = join(dbDir, 'images.lance');
+    const healthy = await inspectTable(tableDir);
+    assert.equal(healthy.scheme, 'v2');
+    assert.deepEqual(healthy.versions.map((v) => [v.version, v.dataFiles, v.rows, v.complete]), Array.from({ length: 25 }, (_, i) => [i + 1, i + 1, i + 1, true]));
+    assert.equal(healthy.referencedFiles.length, 25);
+    assert.deepEqual(healthy.findings, []);
+
+    // Version 11 added fragment 10: each version from 11 on lacks exactly its file.
+    const v11 = parseManifest(await readFile(join(tableDir, '_versions', '18446744073709551604.manifest')), 'v11');
+    const gone = `data/${v11.fragments.find((f) => f.id === 10)!.files[0]!.path}`;
+    await rm(join(tableDir, gone));
+    const broken = await inspectTable(tableDir);
+    assert.deepEqual(broken.versions.map((v) => v.missing), Array.from({ length: 25 }, (_, i) => (i + 1 >= 11 ? [gone] : [])));
+    assert.equal(broken.latestCompleteVersion, 10);
+    assert.equal(broken.referencedFiles.find((f) => f.path === gone)?.status, 'missing');
+    assert.equal(broken.referencedFiles.filter((f) => f.status === 'ok').length, 24);
+  });
+});
+
 describe('inspectTable on damaged tables', () => {
   test('deleted data file: versions needing it incomplete, older ones complete, agreeing with lancedb scans', async () => {
     const { dbDir, tableDir } = await copyTable('v1');
@@ -215,6 +242,25 @@ describe('inspectTable on damaged tables', () => {
     assert.equal(inspection.latestCompleteVersion, 4);
   });
 
+  test('an unreadable manifest between readable ones: the versions around it are judged on their own files', async () => {
+    const { tableDir } = await copyTable('v1');
+    const gone = await fragmentFile(tableDir, 1); // appended in version 2, in every version after
+    await rm(join(tableDir, gone));
+    await writeFile(join(tableDir, '_versions', '3.manifest'), 'not a manifest at all');
+    const inspection = await inspectTable(tableDir);
+    assert.deepEqual(completeness(inspection), [[1, true], [2, false], [3, false], [4, false], [5, false]]);
+    assert.deepEqual(inspection.versions.map((v) => [v.version, v.dataFiles, v.rows, v.missing]), [
+      [1, 1, 10, []],
+      [2, 2, 20, [gone]],
+      [3, 0, 0, []],
+      [4, 3, 20, [gone]],
+      [5, 3, 20, [gone]],
+    ]);
+    assert.match(byVersion(inspection).get(3)!.unreadable!, /magic number/);
+    assert.equal(inspection.latestCompleteVersion, 1);
+    assert.deepEqual(inspection.findings.map((f) => f.code), ['MANIFEST_UNREADABLE']);
+  });
+
   test('mixed naming schemes and empty _versions are refused', async () => {
     const { tableDir } = await copyTable('v1');
     await cp(join(tableDir, '_versions', '1.manifest'), join(tableDir, '_versions', '18446744073709551614.manifest'));
@@ -249,6 +295,14 @@ describe('untrusted manifest paths', () => {
       await assert.rejects(inspectTable(tableDir), unsafe('_versions/4.manifest', path, why));
     });
   }
+
+  test('the same unsafe path in several manifests: the error names the oldest', async () => {
+    const { tableDir } = await copyTable('v1');
+    await rewriteManifest(tableDir, '4.manifest', editPath('../x.lance'));
+    await rewriteManifest(tableDir, '3.manifest', editPath('../x.lance'));
+    await rewriteManifest(tableDir, '5.manifest', editPath('/abs.lance'));
+    await assert.rejects(inspectTable(tableDir), unsafe('_versions/3.manifest', '../x.lance', /"\.\." segment/));
+  });
 
   test('transaction file path with "..": UnsafePathError', async () => {
     const { tableDir } = await copyTable('v1');

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import * as lancedb from '@lancedb/lancedb';
 import { LanceFormatError, isLanceFormatError, manifestFileName, parseManifest, parseManifestName, type LanceManifest } from '../../src/format/lance/index';
+import { FragmentCache } from '../../src/format/lance/manifest';
 
 const rows = (start: number, n: number) =>
   Array.from({ length: n }, (_, i) => ({ id: start + i, name: `img${start + i}`, vec: [1, 2, 3, 4].map((x) => x * (start + i)) }));
@@ -256,4 +257,94 @@ describe('malformed manifests', () => {
     bytes.writeUInt32LE(body.length, 0);
     assert.throws(() => parseManifest(bytes, file), formatError(file, 10_000, /IndexSection position is outside the file/));
   });
+});
+
+/** `bytes` framed as a manifest file with no index section: [u32 len][proto][footer]. */
+function frameManifest(body: Uint8Array): Buffer {
+  const out = Buffer.concat([Buffer.alloc(4), body, Buffer.alloc(12), Buffer.from('LANC')]);
+  out.writeUInt32LE(body.length, 0);
+  out.writeUInt16LE(2, 4 + body.length + 10);
+  return out;
+}
+
+describe('FragmentCache', () => {
+  /** Every manifest of both tables, as file bytes, oldest version first. */
+  const allManifests = async () => {
+    const out: { name: string; bytes: Buffer }[] = [];
+    for (const scheme of ['v1', 'v2'] as const) {
+      const dir = join(tables[scheme]!.tableDir, '_versions');
+      const names = (await readdir(dir)).filter((n) => parseManifestName(n)).sort((a, b) => parseManifestName(a)!.version - parseManifestName(b)!.version);
+      for (const name of names) out.push({ name, bytes: await readFile(join(dir, name)) });
+    }
+    return out;
+  };
+
+  test('parsing through a cache gives what parsing alone gives, in any order, and shares repeated fragments', async () => {
+    const manifests = await allManifests();
+    for (const order of [manifests, [...manifests].reverse(), [...manifests.slice(3), ...manifests.slice(0, 3)]]) {
+      const cache = new FragmentCache();
+      for (const { name, bytes } of order) {
+        const cached = parseManifest(bytes, name, { fragments: cache });
+        assert.deepEqual(cached, parseManifest(bytes, name), name);
+        assert.equal(JSON.stringify(cached), JSON.stringify(parseManifest(bytes, name)), `${name}: same keys in the same order`);
+      }
+    }
+    // Oldest first: version 2 repeats version 1's fragment 0 unchanged, so both hold the same (frozen) object.
+    const cache = new FragmentCache();
+    const [first, second] = manifests.slice(0, 2).map(({ name, bytes }) => parseManifest(bytes, name, { fragments: cache }));
+    assert.equal(second!.fragments[0], first!.fragments[0]);
+    assert.ok(Object.isFrozen(first!.fragments[0]) && Object.isFrozen(first!.fragments[0]!.files[0]));
+    // Without a cache nothing is shared or frozen.
+    assert.ok(!Object.isFrozen(parseManifest(manifests[0]!.bytes, 'x').fragments[0]));
+  });
+
+  test('neither the cache nor the result keeps a view of the input: one buffer can be reused for every file', async () => {
+    const manifests = await allManifests();
+    const expected = manifests.map(({ name, bytes }) => JSON.stringify(parseManifest(bytes, name)));
+    const shared = Buffer.alloc(Math.max(...manifests.map((m) => m.bytes.length)));
+    const cache = new FragmentCache();
+    const results = manifests.map(({ name, bytes }) => {
+      bytes.copy(shared);
+      return parseManifest(shared.subarray(0, bytes.length), name, { fragments: cache });
+    });
+    shared.fill(0xff);
+    assert.deepEqual(results.map((r) => JSON.stringify(r)), expected);
+    // Parsing again through the same cache, in the same reused buffer, still agrees.
+    manifests.forEach(({ name, bytes }, i) => {
+      bytes.copy(shared);
+      assert.equal(JSON.stringify(parseManifest(shared.subarray(0, bytes.length), name, { fragments: cache })), expected[i]);
+    });
+  });
+});
+
+describe('64-bit values', () => {
+  const u64Max = '18446744073709551615';
+  let Manifest: import('protobufjs').Type;
+  before(async () => {
+    const protobuf = (await import('protobufjs')).default;
+    Manifest = protobuf.loadSync(new URL('../../src/format/lance/table.proto', import.meta.url).pathname).lookupType('lance.table.Manifest');
+  });
+  const encode = (object: Record<string, unknown>) => frameManifest(Manifest.encode(Manifest.fromObject(object)).finish());
+  const fragment = (extra: Record<string, unknown> = {}) => ({ id: '7', files: [{ path: 'a.lance', fileSizeBytes: '1532' }], physicalRows: '10', ...extra });
+
+  test('deletion file ids keep every digit; values up to 2^53 - 1 are numbers', () => {
+    const m = parseManifest(
+      encode({ version: String(Number.MAX_SAFE_INTEGER), fragments: [fragment({ deletionFile: { fileType: 1, readVersion: u64Max, id: '9007199254740993', numDeletedRows: '3' } })] }),
+      'big',
+    );
+    assert.equal(m.version, Number.MAX_SAFE_INTEGER);
+    assert.equal(m.fragments[0]!.deletionFile!.path, `_deletions/7-${u64Max}-9007199254740993.bin`);
+    assert.deepEqual([m.rows, m.physicalRows, m.deletedRows, m.fragments[0]!.files[0]!.sizeBytes], [7, 10, 3, 1532]);
+  });
+
+  for (const [field, object] of [
+    ['Manifest.version', { version: '9007199254740992' }],
+    ['DataFragment.physical_rows', { fragments: [fragment({ physicalRows: u64Max })] }],
+    ['DataFile.file_size_bytes', { fragments: [fragment({ files: [{ path: 'a.lance', fileSizeBytes: '9007199254740992' }] })] }],
+    ['Timestamp.seconds', { timestamp: { seconds: '-1' } }],
+  ] as const) {
+    test(`${field} beyond 2^53 - 1 (or negative) is a LanceFormatError`, () => {
+      assert.throws(() => parseManifest(encode(object), 'big'), formatError('big', 4, new RegExp(`^${field.replace('.', '\\.')} is -?\\d+, beyond what this tool handles$`)));
+    });
+  }
 });
