@@ -6,6 +6,8 @@ import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
+import { Connection } from '@temporalio/client';
+import { msToTs } from '@temporalio/common/lib/time';
 import { execa, type ResultPromise } from 'execa';
 import { loadConfig } from './config';
 import { logger } from './logger';
@@ -70,6 +72,16 @@ async function chatOpsFiles(): Promise<{ rolesFile: string; tokensFile: string; 
   return { rolesFile, tokensFile, devTokens };
 }
 
+/** Audit reads Temporal alone: keep closed runs for RUNBOOK_RETENTION (default 90d; the dev server's own is 24h). */
+async function keepHistory(address: string, namespace: string): Promise<void> {
+  const admin = await Connection.connect({ address });
+  try {
+    await admin.workflowService.updateNamespace({ namespace, config: { workflowExecutionRetentionTtl: msToTs(process.env.RUNBOOK_RETENTION || '90d') } });
+  } finally {
+    await admin.close();
+  }
+}
+
 async function main(): Promise<void> {
   await mkdir(`${varDir}/demo`, { recursive: true });
   let server: DevServer;
@@ -80,6 +92,7 @@ async function main(): Promise<void> {
     process.exit(1);
   }
   const config = { ...loadConfig(), address: server.address, uiUrl: server.uiUrl! };
+  await keepHistory(config.address, config.namespace);
   const worker: ResultPromise = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
     env: { TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, RUNBOOK_EXEC_ALLOW: process.env.RUNBOOK_EXEC_ALLOW ?? `${process.execPath}:node` },

@@ -1,24 +1,17 @@
-// `runbook`: start, approve and watch runbooks from a terminal.
+// `runbook`: start, approve, watch, list, show, cancel, describe and audit runbooks from a terminal.
 // Exit codes: 0 success, 1 the run failed (or did not succeed), 2 bad input, 3 refused by a guard.
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Command, CommanderError } from 'commander';
-import type { Client, WorkflowHandle } from '@temporalio/client';
-import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../client';
+import type { Client } from '@temporalio/client';
+import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook } from '../client';
 import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
 import { httpAnswer, startLanceDemo } from './demo';
-import { progressQuery } from '../workflows/messages';
-import type { RunbookProgress } from '../workflows/report';
-
-const EXIT = { ok: 0, failed: 1, badInput: 2, refused: 3 } as const;
-
-class ExitError extends Error {
-  constructor(message: string, readonly code: number) {
-    super(message);
-  }
-}
+import { EXIT, ExitError } from './exit';
+import { follow } from './follow';
+import { registerRunCommands } from './runs-commands';
 
 const config = loadConfig();
 const defaultUser = () => process.env.RUNBOOK_USER || userInfo().username;
@@ -43,50 +36,6 @@ async function readStdin(): Promise<string> {
   return Buffer.concat(chunks).toString('utf8');
 }
 
-/** Prints each step as it changes, until the run ends, then returns the exit code. */
-async function follow(handle: WorkflowHandle): Promise<number> {
-  const seen = new Map<string, string>();
-  let lastOutcome = '';
-  let done = false;
-  const showSteps = (steps: RunbookProgress['steps']) =>
-    steps.forEach((step, i) => {
-      const line = `${step.state}${step.attempts > 1 ? ` (attempt ${step.attempts})` : ''}${step.lastHeartbeat && step.state === 'running' ? ` ${JSON.stringify(step.lastHeartbeat)}` : ''}`;
-      if (seen.get(`${i}`) !== line) {
-        seen.set(`${i}`, line);
-        process.stderr.write(`  [${i + 1}] ${step.name}: ${line}\n`);
-      }
-    });
-  const watcher = setInterval(async () => {
-    let progress: RunbookProgress;
-    try {
-      progress = await handle.query(progressQuery);
-    } catch {
-      return; // not started yet, or already closed
-    }
-    if (done) return; // the final report has been shown; this answer may be older than it
-    if (progress.outcome !== lastOutcome) {
-      lastOutcome = progress.outcome;
-      if (progress.outcome === 'AwaitingApproval') {
-        process.stderr.write(`plan: ${progress.plan?.summary}\n${progress.plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
-        process.stderr.write(`awaiting approval by someone other than ${progress.triggeredBy}:\n  runbook approve ${handle.workflowId} --as <name> --digest ${progress.planDigest}\n`);
-      }
-    }
-    showSteps(progress.steps);
-  }, 1000);
-  try {
-    const finished = await waitForReport(handle);
-    done = true;
-    // Steps that ended after the last poll (often the last one) are only in the report.
-    if (finished.report) showSteps(finished.report.steps);
-    process.stdout.write(`${JSON.stringify(finished.report ?? { error: finished.error }, null, 2)}\n`);
-    if (!finished.ok) process.stderr.write(`runbook: run ended ${finished.report?.outcome ?? 'Failed'}: ${finished.report?.error ?? finished.error ?? ''}\n`);
-    return finished.ok ? EXIT.ok : EXIT.failed;
-  } finally {
-    done = true;
-    clearInterval(watcher);
-  }
-}
-
 async function withClient<T>(work: (client: Client) => Promise<T>): Promise<T> {
   const client = await connectClient(config);
   try {
@@ -107,7 +56,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('start a runbook; prints the workflow ID')
     .argument('<runbook>', 'runbook name, e.g. serviceRestart')
     .requiredOption('-i, --input <file>', 'input JSON file, or - for stdin')
-    .option('-w, --wait', 'follow progress and print the final report as JSON')
+    .option('-w, --wait', 'follow progress (a progress bar per long step on a terminal) and print the final report as JSON')
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
     .action(async (runbook: string, opts: { input: string; wait?: boolean; as: string }) => {
       const input = await readInput(opts.input);
@@ -170,6 +119,8 @@ export function buildProgram(setExit: (code: number) => void): Command {
         setExit(code);
       });
     });
+
+  registerRunCommands(program, { config, withClient, setExit, defaultUser });
 
   const doctor = program.command('doctor').description('read-only health checks of a storage engine');
   doctor

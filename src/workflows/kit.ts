@@ -4,6 +4,7 @@ import {
   ApplicationFailure,
   CancellationScope,
   condition,
+  isCancellation,
   proxyActivities,
   setHandler,
   upsertSearchAttributes,
@@ -269,6 +270,12 @@ export async function runRunbook<I extends BaseInput>(
   } catch (err) {
     const message = failureMessage(err);
     if (rb.changed) await CancellationScope.nonCancellable(() => rb.compensate());
+    if (isCancellation(err)) {
+      // Cancelled (`runbook cancel`, the UI's Cancel button): the run ends CANCELLED, not FAILED.
+      // Temporal keeps no result for a cancelled run: `runbook show` and the audit read its history.
+      rb.setOutcome('Cancelled');
+      throw err;
+    }
     rb.setOutcome('Failed');
     throw ApplicationFailure.create({
       type: 'RunbookFailed',

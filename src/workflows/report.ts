@@ -9,7 +9,8 @@ export type Outcome =
   | 'Succeeded'
   | 'Failed'
   | 'Rejected'
-  | 'ApprovalTimedOut';
+  | 'ApprovalTimedOut'
+  | 'Cancelled';
 
 export interface FileMove {
   from: string;

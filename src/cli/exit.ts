@@ -1,0 +1,11 @@
+// Exit codes of the `runbook` command, shared by its subcommands.
+
+/** 0 success, 1 the run failed (or did not succeed), 2 bad input, 3 refused by a guard. */
+export const EXIT = { ok: 0, failed: 1, badInput: 2, refused: 3 } as const;
+
+/** An error the CLI reports as `runbook: <message>` and exits with `code`. */
+export class ExitError extends Error {
+  constructor(message: string, readonly code: number) {
+    super(message);
+  }
+}

@@ -1,0 +1,476 @@
+// `runbook list | show | cancel | describe | audit` as a user runs them: bin/runbook.js as a child
+// process against the test run's real Temporal server, a real in-process worker and real HTTP
+// service processes. Runs are started from three surfaces: the CLI, the chat service (our client
+// with origin "chat") and the Web UI (a plain Temporal start, without our client's memo).
+import assert from 'node:assert/strict';
+import { hostname } from 'node:os';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import type { Client } from '@temporalio/client';
+import { Ajv2020 } from 'ajv/dist/2020.js';
+import addFormats from 'ajv-formats';
+import { execa } from 'execa';
+import type { AuditRecord } from '../src/audit';
+import { approveRunbook, getProgress, startRunbook, waitForReport } from '../src/client';
+import type { Config } from '../src/config';
+import { serviceControl } from '../src/activities/services/index';
+import { listRuns, parseWhen, type RunDetail, type RunSummary } from '../src/runs';
+import { runbooks, type ServiceRestartRequest } from '../src/workflows/inputs';
+import { makeService, servingPid, waitFor, type TestService } from './helpers/service';
+import { startWorker, testClient, testConfig } from './helpers/temporal';
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+
+let config: Config;
+let client: Client;
+let worker: { stop(): Promise<void> };
+let inputs: string;
+const services: TestService[] = [];
+
+before(async () => {
+  config = testConfig('cli-runs');
+  client = await testClient(config);
+  worker = await startWorker(config);
+  inputs = await mkdtemp(join(tmpdir(), 'runbook-cli-runs-'));
+});
+after(async () => {
+  await worker?.stop();
+  await client?.connection.close();
+  await Promise.all(services.map((s) => s.cleanup()));
+  if (inputs) await rm(inputs, { recursive: true, force: true });
+});
+
+interface Result {
+  exitCode: number | undefined;
+  stdout: string;
+  stderr: string;
+}
+
+/** `runbook …args` as a user types it; never throws, the exit code is part of the result. */
+async function runbook(args: string[], options: { input?: string } = {}): Promise<Result> {
+  const { exitCode, stdout, stderr } = await execa(process.execPath, ['bin/runbook.js', ...args], {
+    cwd: repoRoot,
+    env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue },
+    reject: false,
+    timeout: 120_000,
+    input: options.input ?? '',
+  });
+  return { exitCode, stdout, stderr };
+}
+
+const shown = (r: Result) => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+
+async function runningService(name: string, options?: { startupDelayMs?: number }): Promise<{ service: TestService; pid: number }> {
+  const service = await makeService(name, options);
+  services.push(service);
+  await serviceControl(service.spec).start();
+  const pid = await waitFor(`${name} to answer`, () => servingPid(service));
+  return { service, pid };
+}
+
+function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
+  return {
+    mode: 'apply',
+    approval: 'auto',
+    service: service.spec,
+    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
+    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
+    ...extra,
+  };
+}
+
+async function inputFile(name: string, content: unknown): Promise<string> {
+  const path = join(inputs, name);
+  await writeFile(path, JSON.stringify(content));
+  return path;
+}
+
+const expectedId = (service: TestService) => `serviceRestart:${hostname()}/exec/${service.spec.name}`;
+const awaitingApproval = (workflowId: string) =>
+  waitFor('the run to await approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+
+/** Visibility is updated after the run closes: wait until `list` would see the run closed. */
+const visibleClosed = (workflowId: string, runId: string) =>
+  waitFor(`${workflowId} closed in visibility`, async () => (await listRuns(client, { workflowId })).find((r) => r.runId === runId && r.closeTime && r.outcome !== 'Running'));
+
+const jsonl = (text: string) => text.split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuditRecord);
+
+describe('runs from the CLI, the chat service and the Web UI', () => {
+  interface Started {
+    workflowId: string;
+    runId: string;
+    oldPid: number;
+    service: TestService;
+  }
+  let fromCli: Started;
+  let fromChat: Started;
+  let fromUi: Started;
+  let failed: { workflowId: string; runId: string };
+  let digest: string;
+
+  before(async () => {
+    // CLI: alice asks, approval required; bob approves through the CLI.
+    {
+      const { service, pid } = await runningService('audit-cli');
+      const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('cli.json', restartInput(service, { approval: 'required' })), '--as', 'alice']);
+      assert.equal(started.exitCode, 0, shown(started));
+      const workflowId = started.stdout.trim();
+      await awaitingApproval(workflowId);
+      digest = (await getProgress(client, workflowId)).planDigest!;
+      const approved = await runbook(['approve', workflowId, '--as', 'bob', '--digest', digest, '--comment', 'after the backup']);
+      assert.equal(approved.exitCode, 0, shown(approved));
+      const handle = client.workflow.getHandle(workflowId);
+      assert.equal((await waitForReport(handle)).report?.outcome, 'Succeeded');
+      fromCli = { workflowId, runId: (await handle.describe()).runId, oldPid: pid, service };
+    }
+    // Chat: the chat service starts through our client with origin "chat" for carol.
+    {
+      const { service, pid } = await runningService('audit-chat');
+      const run = await startRunbook(client, config, 'serviceRestart', restartInput(service), { origin: 'chat', requestedBy: 'carol' });
+      assert.equal((await waitForReport(run.handle)).report?.outcome, 'Succeeded');
+      fromChat = { workflowId: run.workflowId, runId: run.runId, oldPid: pid, service };
+    }
+    // Web UI: a plain start with the workflow ID the runbook requires, no memo, no search attributes.
+    {
+      const { service, pid } = await runningService('audit-ui');
+      const workflowId = expectedId(service);
+      const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId, args: [restartInput(service, { requestedBy: 'dave' })] });
+      assert.equal((await waitForReport(handle)).report?.outcome, 'Succeeded');
+      fromUi = { workflowId, runId: handle.firstExecutionRunId, oldPid: pid, service };
+    }
+    // A failing one: its smoke check never matches.
+    {
+      const { service } = await runningService('audit-failed');
+      const run = await startRunbook(client, config, 'serviceRestart', restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 }] }), { origin: 'cli', requestedBy: 'alice' });
+      assert.equal((await waitForReport(run.handle)).report?.outcome, 'Failed');
+      failed = { workflowId: run.workflowId, runId: run.runId };
+    }
+    for (const run of [fromCli, fromChat, fromUi, failed]) await visibleClosed(run.workflowId, run.runId);
+  });
+
+  test('audit --since 1h --format jsonl: who started each run, from where, who approved, the outcome and what changed', async () => {
+    const r = await runbook(['audit', '--since', '1h', '--format', 'jsonl']);
+    assert.equal(r.exitCode, 0, shown(r));
+    const records = jsonl(r.stdout);
+    const find = (run: { runId: string }) => {
+      const record = records.find((x) => x.runId === run.runId);
+      assert.ok(record, `audit lists run ${run.runId}\n${shown(r)}`);
+      return record;
+    };
+
+    const cli = find(fromCli);
+    assert.equal(cli.workflowId, fromCli.workflowId);
+    assert.equal(cli.runbook, 'serviceRestart');
+    assert.equal(cli.target, `${hostname()}/exec/audit-cli`);
+    assert.equal(cli.origin, 'cli');
+    assert.equal(cli.triggeredBy, 'alice');
+    assert.equal(cli.approvedBy, 'bob');
+    assert.deepEqual({ ...cli.approval, at: undefined }, { approver: 'bob', decision: 'approve', planDigest: digest, comment: 'after the backup', from: 'report', at: undefined });
+    assert.equal(cli.status, 'COMPLETED');
+    assert.equal(cli.outcome, 'Succeeded');
+    assert.equal(cli.changed, true);
+    assert.equal(cli.mode, 'apply');
+    assert.equal(cli.pidBefore, fromCli.oldPid, 'the pid the service had before');
+    assert.equal(cli.pidAfter, await servingPid(fromCli.service), 'the pid that serves now');
+    assert.equal(cli.filesMovedCount, 0);
+    assert.deepEqual(cli.filesMoved, []);
+    assert.ok(cli.startTime && cli.closeTime && cli.durationMs! > 0);
+    assert.match(cli.startedBy!, /@/, 'the Temporal client identity that started it');
+
+    const chat = find(fromChat);
+    assert.equal(chat.origin, 'chat');
+    assert.equal(chat.triggeredBy, 'carol');
+    assert.equal(chat.outcome, 'Succeeded');
+    assert.equal(chat.approvedBy, undefined, 'approval "auto": nobody approved');
+    assert.equal(chat.pidAfter, await servingPid(fromChat.service));
+
+    const ui = find(fromUi);
+    assert.equal(ui.origin, 'ui', 'started without our client: from the Web UI');
+    assert.equal(ui.triggeredBy, 'dave', 'requestedBy from the input');
+    assert.equal(ui.workflowId, fromUi.workflowId);
+    assert.equal(ui.outcome, 'Succeeded');
+    assert.equal(ui.changed, true);
+
+    const bad = find(failed);
+    assert.equal(bad.status, 'FAILED');
+    assert.equal(bad.outcome, 'Failed');
+    assert.match(bad.error!, /body does not match \/no-such-text\//);
+    assert.deepEqual(bad.retriedSteps?.map((s) => [s.name, s.state]), [['smoke checks', 'failed']]);
+    assert.equal(bad.changed, true, 'the service was restarted before the smoke check failed');
+
+    const order = records.map((x) => x.startTime);
+    assert.deepEqual(order, [...order].sort(), 'oldest first');
+  });
+
+  test('audit --format markdown: a table row per run and a detail list', async () => {
+    const r = await runbook(['audit', '--since', '1h', '--until', 'now', '--format', 'markdown', '--runbook', 'serviceRestart']);
+    assert.equal(r.exitCode, 0, shown(r));
+    assert.match(r.stdout, /^\| Started \(UTC\) \| Runbook \| Target \| Triggered by \| From \| Approved by \| Outcome \| Status \| Changed \| Error \|$/m);
+    const row = (target: string) => r.stdout.split('\n').find((line) => line.startsWith('|') && line.includes(`| ${hostname()}/exec/${target} |`));
+    assert.match(row('audit-cli') ?? '', /\| alice \| cli \| bob \| Succeeded \| COMPLETED \| pid \d+ → \d+ \|/, shown(r));
+    assert.match(row('audit-chat') ?? '', /\| carol \| chat \| {2}\| Succeeded \|/, shown(r));
+    assert.match(row('audit-ui') ?? '', /\| dave \| ui \| {2}\| Succeeded \|/, shown(r));
+    assert.match(r.stdout, new RegExp(`### ${fromCli.workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\n\n- \\*\\*Run ID\\*\\*: \`${fromCli.runId}\``));
+    assert.match(r.stdout, new RegExp(`- \\*\\*Approved\\*\\*: by bob at .*, plan \`${digest}\`: "after the backup"`));
+  });
+
+  test('list --status Succeeded --runbook serviceRestart: only succeeded runs; --triggered-by and the table', async () => {
+    const r = await runbook(['list', '--status', 'Succeeded', '--runbook', 'serviceRestart', '--since', '1h', '--json', '--limit', '500']);
+    assert.equal(r.exitCode, 0, shown(r));
+    const runs = JSON.parse(r.stdout) as RunSummary[];
+    const ids = runs.map((x) => x.runId);
+    for (const run of [fromCli, fromChat, fromUi]) assert.ok(ids.includes(run.runId), `lists ${run.workflowId}\n${shown(r)}`);
+    assert.ok(!ids.includes(failed.runId), 'the failed run is not listed');
+    assert.ok(runs.every((x) => x.outcome === 'Succeeded' && x.runbook === 'serviceRestart'), shown(r));
+    assert.equal(runs.find((x) => x.runId === fromUi.runId)?.origin, 'ui');
+
+    const carol = await runbook(['list', '--triggered-by', 'carol', '--since', '1h', '--json']);
+    assert.equal(carol.exitCode, 0, shown(carol));
+    const carols = JSON.parse(carol.stdout) as RunSummary[];
+    assert.ok(carols.length >= 1 && carols.every((x) => x.triggeredBy === 'carol'), shown(carol));
+    assert.ok(carols.some((x) => x.runId === fromChat.runId));
+
+    const failedOnly = await runbook(['list', '--status', 'failed', '--target', `${hostname()}/exec/audit-failed`]);
+    assert.equal(failedOnly.exitCode, 0, shown(failedOnly));
+    const lines = failedOnly.stdout.trim().split('\n');
+    assert.match(lines[0]!, /^STARTED \(UTC\) +TOOK +OUTCOME +STATUS +BY +FROM +RUN +WORKFLOW ID$/, shown(failedOnly));
+    assert.equal(lines.length, 2, shown(failedOnly));
+    assert.match(lines[1]!, new RegExp(` Failed +FAILED +alice +cli +${failed.runId.slice(0, 8)} +${failed.workflowId}$`));
+  });
+
+  test('show of the approved run: steps in order, the approval update, signals, outcome', async () => {
+    const r = await runbook(['show', fromCli.workflowId, '--json']);
+    assert.equal(r.exitCode, 0, shown(r));
+    const detail = JSON.parse(r.stdout) as RunDetail;
+    assert.equal(detail.runId, fromCli.runId);
+    assert.equal(detail.status, 'COMPLETED');
+    assert.equal(detail.origin, 'cli');
+    assert.deepEqual(detail.activities.filter((a) => a.kind === 'step').map((a) => [a.activityId, a.step, a.state]), [
+      ['step:0', 'diagnose', 'completed'],
+      ['step:1', 'stop', 'completed'],
+      ['step:2', 'wait until down', 'completed'],
+      ['step:3', 'start', 'completed'],
+      ['step:4', 'wait healthy', 'completed'],
+      ['step:5', 'smoke checks', 'completed'],
+    ]);
+    const approve = detail.updates.find((u) => u.name === 'approve');
+    assert.deepEqual(approve?.request, { approver: 'bob', decision: 'approve', planDigest: digest, comment: 'after the backup' });
+    assert.ok(detail.signals.total >= 1 && detail.signals.byName.stepProgress === detail.signals.total, JSON.stringify(detail.signals));
+    assert.deepEqual(detail.outcomes.map((o) => o.outcome), ['Running', 'AwaitingApproval', 'Running', 'Succeeded']);
+
+    const text = await runbook(['show', fromCli.workflowId, '--run-id', fromCli.runId.slice(0, 8)]);
+    assert.equal(text.exitCode, 0, shown(text));
+    assert.match(text.stdout, /^ {2}approval +approved by bob at .*, plan [0-9a-f]{12}… "after the backup"$/m, shown(text));
+    assert.match(text.stdout, /^ {2}update +approve approve by bob at [\d:.]+ \(client .*\): done$/m, shown(text));
+    assert.match(text.stdout, /^ {2}went +Running [\d:.]+ → AwaitingApproval [\d:.]+ → Running [\d:.]+ → Succeeded [\d:.]+$/m, shown(text));
+  });
+});
+
+describe('show: the timeline from the workflow history', () => {
+  test('a step that failed its first attempt: attempts ≥ 2, the failure message, timings', async () => {
+    // The service listens 2.5 s after it starts; "wait healthy" gives up after 1 s, so its first attempt
+    // fails with NotYet and a retry finds it healthy.
+    const { service } = await runningService('show-retry', { startupDelayMs: 2500 });
+    const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('retry.json', restartInput(service, { waitHealthySeconds: 1 })), '--wait', '--as', 'alice']);
+    assert.equal(started.exitCode, 0, shown(started));
+    const workflowId = started.stdout.split('\n')[0]!;
+
+    const r = await runbook(['show', workflowId]);
+    assert.equal(r.exitCode, 0, shown(r));
+    assert.match(r.stdout, new RegExp(`^${workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\n {2}run +[0-9a-f-]{36} {2}\\(serviceRestart on .*/exec/show-retry, apply mode\\)$`, 'm'), shown(r));
+    assert.match(r.stdout, /^ {2}started +.* by alice from cli \(client .*\)$/m, shown(r));
+    assert.match(r.stdout, /^ {2}outcome +Succeeded$/m, shown(r));
+    assert.match(r.stdout, /^ +# +STEP +ACTIVITY +TRIES +SCHEDULED +STARTED +CLOSED +TOOK +STATE$/m, shown(r));
+    const row = r.stdout.split('\n').find((line) => /^ +5 +wait healthy +waitServiceHealthy/.test(line));
+    assert.match(row ?? '', /waitServiceHealthy +([2-9]) +[\d:.]+ +[\d:.]+ +[\d:.]+ +[\d.]+s +completed$/, shown(r));
+    assert.match(r.stdout, /^ +attempt 1 failed: show-retry not healthy after 1s \(.*ECONNREFUSED.*\) \[NotYet\]$/m, shown(r));
+
+    const json = await runbook(['show', workflowId, '--json']);
+    const detail = JSON.parse(json.stdout) as RunDetail;
+    const wait = detail.activities.find((a) => a.step === 'wait healthy')!;
+    assert.ok(wait.attempts >= 2, JSON.stringify(wait));
+    assert.equal(wait.activityType, 'waitServiceHealthy');
+    assert.equal(wait.state, 'completed');
+    assert.match(wait.failures[0]!.message, /show-retry not healthy after 1s/);
+    assert.equal(wait.failures[0]!.type, 'NotYet');
+    assert.ok(Date.parse(wait.scheduledAt) <= Date.parse(wait.startedAt!) && Date.parse(wait.startedAt!) <= Date.parse(wait.closedAt!), JSON.stringify(wait));
+    assert.ok(wait.durationMs! >= 1000, 'the failed attempt and the backoff are part of its duration');
+    assert.ok(detail.activities.filter((a) => a.kind === 'step').every((a) => a.attempts >= 1 && a.durationMs !== undefined));
+  });
+
+  test('a running step: its attempt and last heartbeat, from the pending activity; the approval from the update event', async () => {
+    // A service that takes a minute to listen: "wait healthy" polls and heartbeats all along.
+    const service = await makeService('show-running', { startupDelayMs: 60_000 });
+    services.push(service);
+    await serviceControl(service.spec).start();
+    const run = await startRunbook(client, config, 'serviceRestart', restartInput(service, { approval: 'required', waitHealthySeconds: 120 }), { origin: 'api', requestedBy: 'alice' });
+    try {
+      await awaitingApproval(run.workflowId);
+      const approval = await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
+      const detail = await waitFor('wait healthy to heartbeat', async () => {
+        const r = await runbook(['show', run.workflowId, '--json']);
+        const d = JSON.parse(r.stdout) as RunDetail;
+        const wait = d.activities.find((a) => a.step === 'wait healthy');
+        return wait?.lastHeartbeat ? d : undefined;
+      }, 30_000);
+      assert.equal(detail.status, 'RUNNING');
+      assert.equal(detail.origin, 'api');
+      const wait = detail.activities.find((a) => a.step === 'wait healthy')!;
+      assert.equal(wait.state, 'running');
+      assert.equal(wait.attempts, 1);
+      assert.ok((wait.lastHeartbeat as { polls: number }).polls >= 1, JSON.stringify(wait));
+      assert.ok(wait.lastHeartbeatAt);
+      const text = await runbook(['show', run.workflowId]);
+      assert.match(text.stdout, /^ {2}closed +still open \(RUNNING\)/m, shown(text));
+      assert.match(text.stdout, /^ +last heartbeat [\d:.]+: \{"polls":\d+,"status":"pid \d+ alive"/m, shown(text));
+
+      // No report yet: the audit reads the approval from the history's update event.
+      const audit = await runbook(['audit', '--since', '10m', '--target', detail.target!]);
+      assert.equal(audit.exitCode, 0, shown(audit));
+      const [record] = jsonl(audit.stdout);
+      assert.equal(record?.status, 'RUNNING', shown(audit));
+      assert.equal(record?.origin, 'api');
+      assert.equal(record?.approvedBy, 'bob');
+      assert.deepEqual(record?.approval, { approver: 'bob', decision: 'approve', planDigest: approval.planDigest, at: approval.at, from: 'history' });
+      assert.equal(record?.changed, true, 'the service was stopped and started');
+      assert.equal(record?.closeTime, undefined);
+    } finally {
+      await run.handle.terminate('test over');
+    }
+  });
+
+  test('show of an unknown workflow ID: exit 2', async () => {
+    const r = await runbook(['show', 'serviceRestart:nowhere/exec/nothing']);
+    assert.equal(r.exitCode, 2, shown(r));
+    assert.match(r.stderr, /runbook: no run serviceRestart:nowhere\/exec\/nothing in this namespace/);
+  });
+});
+
+describe('cancel', () => {
+  test('a run awaiting approval ends CANCELLED, nothing changed; the audit says who cancelled and why', async () => {
+    const { service, pid } = await runningService('cancel-me');
+    const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('cancel.json', restartInput(service, { approval: 'required' })), '--as', 'alice']);
+    assert.equal(started.exitCode, 0, shown(started));
+    const workflowId = started.stdout.trim();
+    await awaitingApproval(workflowId);
+
+    const r = await runbook(['cancel', workflowId, '--reason', 'wrong maintenance window', '--as', 'erin', '--wait']);
+    assert.equal(r.exitCode, 0, shown(r));
+    assert.equal(r.stdout.trim(), workflowId);
+    assert.match(r.stderr, /cancellation requested for .* \(run [0-9a-f-]{36}\): wrong maintenance window/, shown(r));
+    assert.match(r.stderr, / ended CANCELLED$/m, shown(r));
+    const description = await client.workflow.getHandle(workflowId).describe();
+    assert.equal(description.status.name, 'CANCELLED');
+    assert.equal(await servingPid(service), pid, 'the service was not touched');
+
+    const show = await runbook(['show', workflowId, '--json']);
+    const detail = JSON.parse(show.stdout) as RunDetail;
+    assert.equal(detail.status, 'CANCELLED');
+    assert.match(detail.cancelRequested?.identity ?? '', /^erin /);
+    assert.equal(detail.cancelRequested?.reason, 'wrong maintenance window');
+
+    await visibleClosed(workflowId, description.runId);
+    const audit = await runbook(['audit', '--since', '10m', '--target', `${hostname()}/exec/cancel-me`]);
+    const [record] = jsonl(audit.stdout);
+    assert.equal(record?.status, 'CANCELLED', shown(audit));
+    assert.equal(record?.outcome, 'Cancelled');
+    assert.equal(record?.triggeredBy, 'alice');
+    assert.equal(record?.changed, false);
+    assert.match(record?.cancelled?.by ?? '', /^erin /);
+    assert.equal(record?.cancelled?.reason, 'wrong maintenance window');
+
+    const again = await runbook(['cancel', workflowId]);
+    assert.equal(again.exitCode, 3, shown(again));
+    assert.match(again.stderr, /is not running \(it is CANCELLED\): nothing to cancel/);
+  });
+
+  test('an unknown workflow ID: exit 2 with a clear message', async () => {
+    const r = await runbook(['cancel', 'serviceRestart:nowhere/exec/nothing']);
+    assert.equal(r.exitCode, 2, shown(r));
+    assert.match(r.stderr, /^runbook: no run serviceRestart:nowhere\/exec\/nothing in this namespace: nothing to cancel$/m, shown(r));
+    assert.equal(r.stdout, '');
+  });
+});
+
+describe('describe', () => {
+  for (const name of Object.keys(runbooks) as Array<keyof typeof runbooks>) {
+    test(`describe ${name} --json: the JSON Schema of the workflow's own zod schema, and an example both accept`, async () => {
+      const r = await runbook(['describe', name, '--json']);
+      assert.equal(r.exitCode, 0, shown(r));
+      const d = JSON.parse(r.stdout) as { runbook: string; description: string; workflowId: string; inputSchema: object; example: unknown };
+      assert.equal(d.runbook, name);
+      assert.equal(d.description, runbooks[name].description);
+      assert.match(d.workflowId, new RegExp(`^${name}:<host>/`));
+      const ajv = new Ajv2020({ allErrors: true });
+      addFormats(ajv);
+      const validate = ajv.compile(d.inputSchema);
+      assert.ok(validate(d.example), `the example validates against the JSON Schema: ${JSON.stringify(validate.errors)}`);
+      const parsed = runbooks[name].input.safeParse(d.example);
+      assert.ok(parsed.success, `the example passes the workflow's zod schema: ${parsed.error?.message}`);
+      assert.equal(validate({ ...(d.example as object), mode: 'yolo' }), false, 'the schema rejects what zod rejects');
+
+      const example = await runbook(['describe', name, '--example']);
+      assert.deepEqual(JSON.parse(example.stdout), d.example, '--example prints the same example, ready for --input');
+    });
+  }
+
+  test('describe without a name lists the runbooks; an unknown runbook exits 2', async () => {
+    const all = await runbook(['describe']);
+    assert.equal(all.exitCode, 0, shown(all));
+    for (const name of Object.keys(runbooks)) assert.match(all.stdout, new RegExp(`^${name}$`, 'm'));
+    const text = await runbook(['describe', 'serviceRestart']);
+    assert.match(text.stdout, /^input \(JSON Schema\):$/m);
+    const bad = await runbook(['describe', 'diskDefrag']);
+    assert.equal(bad.exitCode, 2, shown(bad));
+    assert.match(bad.stderr, /unknown runbook "diskDefrag"; known: serviceRestart, lanceRestore/);
+  });
+});
+
+describe('bad time and filter arguments exit 2 naming the option', () => {
+  const cases: Array<[string[], RegExp]> = [
+    [['audit', '--since', 'yesterday'], /option '--since <when>' argument 'yesterday' is invalid\. "yesterday" is not a time/],
+    [['list', '--since', '3x'], /option '--since <when>' argument '3x' is invalid/],
+    [['list', '--until', '2025-13-01'], /option '--until <when>' argument '2025-13-01' is invalid/],
+    [['audit', '--since', '2025-02-30'], /option '--since <when>' argument '2025-02-30' is invalid/],
+    [['audit'], /required option '--since <when>' not specified/],
+    [['audit', '--since', '1h', '--format', 'csv'], /option '--format <format>' argument 'csv' is invalid\. Allowed choices are jsonl, markdown/],
+    [['list', '--since', '1h', '--until', '2h'], /--since \(.*\) is after --until/],
+    [['list', '--status', 'Sucess'], /option '--status <status>' argument 'Sucess' is invalid/],
+    [['list', '--limit', '0'], /option '--limit <n>' argument '0' is invalid/],
+    [['list', '--runbook', 'diskDefrag'], /--runbook: unknown runbook "diskDefrag"/],
+    [['list', '--target', 'a"b'], /target must not contain quotes/],
+  ];
+  for (const [args, message] of cases) {
+    test(`runbook ${args.join(' ')}`, async () => {
+      const r = await runbook(args);
+      assert.equal(r.exitCode, 2, shown(r));
+      assert.match(r.stderr, message, shown(r));
+      assert.equal(r.stdout, '');
+    });
+  }
+
+  test('time arguments: ISO dates and durations ago', () => {
+    const now = new Date('2025-06-15T12:00:00Z');
+    assert.equal(parseWhen('24h', now)?.toISOString(), '2025-06-14T12:00:00.000Z');
+    assert.equal(parseWhen('7d', now)?.toISOString(), '2025-06-08T12:00:00.000Z');
+    assert.equal(parseWhen('90m', now)?.toISOString(), '2025-06-15T10:30:00.000Z');
+    assert.equal(parseWhen('2w ago', now)?.toISOString(), '2025-06-01T12:00:00.000Z');
+    assert.equal(parseWhen('now', now), now);
+    assert.equal(parseWhen('2025-01-31')?.toISOString(), '2025-01-31T00:00:00.000Z');
+    assert.equal(parseWhen('2025-01-31T08:30:00Z')?.toISOString(), '2025-01-31T08:30:00.000Z');
+    assert.equal(parseWhen('2025-01-31T08:30:00+02:00')?.toISOString(), '2025-01-31T06:30:00.000Z');
+    for (const bad of ['', 'yesterday', '24', 'h', '-1h', '2025-02-30', '2025-1-5', '2025-01-31T25:00Z', '1h2m']) assert.equal(parseWhen(bad, now), undefined, bad);
+  });
+});
+
+describe('retention', () => {
+  test('audit further back than the namespace keeps runs: a warning naming the retention', async () => {
+    const r = await runbook(['audit', '--since', '30d', '--target', 'nowhere/exec/nothing']);
+    assert.equal(r.exitCode, 0, shown(r));
+    assert.equal(r.stdout, '');
+    assert.match(r.stderr, /^runbook: namespace default keeps closed runs for 24h00m: runs closed before .* are gone and not listed$/m, shown(r));
+  });
+});
