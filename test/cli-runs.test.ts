@@ -19,7 +19,7 @@ import type { Config } from '../src/config';
 import { serviceControl } from '../src/activities/services/index';
 import { listRuns, parseWhen, type RunDetail, type RunSummary } from '../src/runs';
 import { runbooks, type ServiceRestartRequest } from '../src/workflows/inputs';
-import { makeService, servingPid, waitFor, type TestService } from './helpers/service';
+import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
 import { startWorker, testClient, testConfig } from './helpers/temporal';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -63,24 +63,8 @@ async function runbook(args: string[], options: { input?: string } = {}): Promis
 
 const shown = (r: Result) => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-async function runningService(name: string, options?: { startupDelayMs?: number }): Promise<{ service: TestService; pid: number }> {
-  const service = await makeService(name, options);
-  services.push(service);
-  await serviceControl(service.spec).start();
-  const pid = await waitFor(`${name} to answer`, () => servingPid(service));
-  return { service, pid };
-}
+const runningService = (name: string, options?: { startupDelayMs?: number }) => startedService(name, services, options);
 
-function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
-  return {
-    mode: 'apply',
-    approval: 'auto',
-    service: service.spec,
-    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
-    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
-    ...extra,
-  };
-}
 
 async function inputFile(name: string, content: unknown): Promise<string> {
   const path = join(inputs, name);

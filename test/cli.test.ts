@@ -14,7 +14,7 @@ import { workflowUrl, type Config } from '../src/config';
 import { serviceControl } from '../src/activities/services/index';
 import type { ServiceRestartRequest } from '../src/workflows/inputs';
 import type { Approval, RunbookProgress, RunbookReport } from '../src/workflows/report';
-import { makeService, servingPid, waitFor, type TestService } from './helpers/service';
+import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
 import { startWorker, testClient, testConfig } from './helpers/temporal';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -59,24 +59,8 @@ async function runbook(args: string[], options: { input?: string } = {}): Promis
 /** The output, for assertion messages: what the user would have seen. */
 const shown = (r: Result) => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
 
-async function runningService(name: string): Promise<{ service: TestService; pid: number }> {
-  const service = await makeService(name);
-  services.push(service);
-  await serviceControl(service.spec).start();
-  const pid = await waitFor(`${name} to answer`, () => servingPid(service));
-  return { service, pid };
-}
+const runningService = (name: string, options?: { startupDelayMs?: number }) => startedService(name, services, options);
 
-function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
-  return {
-    mode: 'apply',
-    approval: 'auto',
-    service: service.spec,
-    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
-    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
-    ...extra,
-  };
-}
 
 async function inputFile(name: string, content: unknown): Promise<string> {
   const path = join(inputs, name);

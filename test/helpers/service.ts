@@ -5,7 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/platform/dev-server';
-import type { ServiceSpec } from '../../src/workflows/inputs';
+import { serviceControl } from '../../src/activities/services/index';
+import type { ServiceRestartRequest, ServiceSpec } from '../../src/workflows/inputs';
 
 const demoService = fileURLToPath(new URL('../../demo/http-service.mjs', import.meta.url));
 
@@ -82,4 +83,25 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 100));
   }
+}
+
+/** A demo service already running (started through the exec adapter), with the pid that answers. */
+export async function runningService(name: string, services: TestService[], options?: { startupDelayMs?: number }): Promise<{ service: TestService; pid: number }> {
+  const service = await makeService(name, options);
+  services.push(service);
+  await serviceControl(service.spec).start();
+  const pid = await waitFor(`${name} to answer`, () => servingPid(service));
+  return { service, pid };
+}
+
+/** A serviceRestart input for `service` that applies at once and proves the restart over HTTP. */
+export function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
+  return {
+    mode: 'apply',
+    approval: 'auto',
+    service: service.spec,
+    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
+    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
+    ...extra,
+  };
 }

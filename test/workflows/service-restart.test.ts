@@ -8,7 +8,7 @@ import type { Config } from '../../src/config';
 import { serviceControl } from '../../src/activities/services/index';
 import type { ServiceRestartRequest } from '../../src/workflows/inputs';
 import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy } from '../../src/workflows/names';
-import { get, isAlive, makeService, servingPid, waitFor, type Answer, type TestService } from '../helpers/service';
+import { get, isAlive, makeService, servingPid, waitFor, type Answer, type TestService, restartInput, runningService as startedService } from '../helpers/service';
 import { startWorker, testClient, testConfig } from '../helpers/temporal';
 
 let config: Config;
@@ -27,24 +27,8 @@ after(async () => {
   await Promise.all(services.map((s) => s.cleanup()));
 });
 
-async function runningService(name: string, options?: { startupDelayMs?: number }): Promise<{ service: TestService; pid: number }> {
-  const service = await makeService(name, options);
-  services.push(service);
-  await serviceControl(service.spec).start();
-  const pid = await waitFor(`${name} to answer`, () => servingPid(service));
-  return { service, pid };
-}
+const runningService = (name: string, options?: { startupDelayMs?: number }) => startedService(name, services, options);
 
-function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
-  return {
-    mode: 'apply',
-    approval: 'auto',
-    service: service.spec,
-    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
-    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
-    ...extra,
-  };
-}
 
 const start = (input: ServiceRestartRequest, requestedBy = 'alice') =>
   startRunbook(client, config, 'serviceRestart', input, { requestedBy, origin: 'test' });
