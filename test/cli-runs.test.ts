@@ -7,12 +7,10 @@ import { hostname } from 'node:os';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { Ajv2020 } from 'ajv/dist/2020.js';
 import addFormats from 'ajv-formats';
-import { execa } from 'execa';
 import type { AuditRecord } from '../src/audit';
 import { approveRunbook, getProgress, startRunbook, waitForReport } from '../src/client';
 import type { Config } from '../src/config';
@@ -20,9 +18,9 @@ import { serviceControl } from '../src/activities/services/index';
 import { listRuns, parseWhen, type RunDetail, type RunSummary } from '../src/runs';
 import { runbooks, type ServiceRestartRequest } from '../src/workflows/inputs';
 import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
+import { runCli, shown } from './helpers/cli';
 import { startWorker, testClient, testConfig } from './helpers/temporal';
 
-const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 let config: Config;
 let client: Client;
@@ -43,25 +41,7 @@ after(async () => {
   if (inputs) await rm(inputs, { recursive: true, force: true });
 });
 
-interface Result {
-  exitCode: number | undefined;
-  stdout: string;
-  stderr: string;
-}
-
-/** `runbook …args` as a user types it; never throws, the exit code is part of the result. */
-async function runbook(args: string[], options: { input?: string } = {}): Promise<Result> {
-  const { exitCode, stdout, stderr } = await execa(process.execPath, ['bin/runbook.js', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue },
-    reject: false,
-    timeout: 120_000,
-    input: options.input ?? '',
-  });
-  return { exitCode, stdout, stderr };
-}
-
-const shown = (r: Result) => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const runbook = (args: string[], options?: { input?: string }) => runCli(config, args, options);
 
 const runningService = (name: string, options?: { startupDelayMs?: number }) => startedService(name, services, options);
 

@@ -8,13 +8,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
-import { execa } from 'execa';
 import { getProgress, waitForReport } from '../src/client';
 import { workflowUrl, type Config } from '../src/config';
 import { serviceControl } from '../src/activities/services/index';
 import type { ServiceRestartRequest } from '../src/workflows/inputs';
 import type { Approval, RunbookProgress, RunbookReport } from '../src/workflows/report';
 import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
+import { runCli, shown } from './helpers/cli';
 import { startWorker, testClient, testConfig } from './helpers/temporal';
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
@@ -38,26 +38,7 @@ after(async () => {
   if (inputs) await rm(inputs, { recursive: true, force: true });
 });
 
-interface Result {
-  exitCode: number | undefined;
-  stdout: string;
-  stderr: string;
-}
-
-/** `runbook …args` as a user types it; never throws, the exit code is part of the result. */
-async function runbook(args: string[], options: { input?: string } = {}): Promise<Result> {
-  const { exitCode, stdout, stderr } = await execa(process.execPath, ['bin/runbook.js', ...args], {
-    cwd: repoRoot,
-    env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue },
-    reject: false,
-    timeout: 120_000,
-    input: options.input ?? '',
-  });
-  return { exitCode, stdout, stderr };
-}
-
-/** The output, for assertion messages: what the user would have seen. */
-const shown = (r: Result) => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
+const runbook = (args: string[], options?: { input?: string }) => runCli(config, args, options);
 
 const runningService = (name: string, options?: { startupDelayMs?: number }) => startedService(name, services, options);
 

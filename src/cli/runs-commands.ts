@@ -39,14 +39,7 @@ function statusArg(value: string): string {
   return value;
 }
 
-interface FilterOptions {
-  runbook?: string;
-  target?: string;
-  status?: string;
-  triggeredBy?: string;
-  since?: Date;
-  until?: Date;
-}
+type FilterOptions = Omit<RunFilters, 'workflowId' | 'limit'>;
 
 function withFilterOptions(command: Command): Command {
   return command
