@@ -10,10 +10,13 @@ import {
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
 import type { Config } from './config';
-import { describeIssues, isRunbookType, runbooks } from './workflows/inputs';
+import proto from '@temporalio/proto';
+import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
+import { describeIssues, isRunbookType, runbooks, type RunbookType } from './workflows/inputs';
 import { approveUpdate, progressQuery } from './workflows/messages';
-import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy, runbookWorkflowId } from './workflows/names';
+import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy, hostTaskQueue } from './workflows/names';
 import type { Approval, RunbookProgress, RunbookReport } from './workflows/report';
+import { resolveTarget, type ResolvedTarget } from './workflows/targets';
 
 /** The request itself is wrong (unknown runbook, a field that fails validation). Nothing was started. */
 export class InvalidRequestError extends Error {
@@ -45,26 +48,52 @@ export interface StartedRun {
   handle: WorkflowHandle;
 }
 
-export async function startRunbook(client: Client, config: Config, runbook: string, rawInput: unknown, options: StartOptions): Promise<StartedRun> {
+/**
+ * The one rule for every surface: validate, fill in the host (the input's, else this machine's),
+ * and name the target, resources and workflow ID. Throws InvalidRequestError.
+ */
+export function prepareRun(runbook: string, rawInput: unknown, requestedBy: string): { runbook: RunbookType; input: Record<string, unknown> & { host: string; requestedBy: string }; resolved: ResolvedTarget } {
   if (!isRunbookType(runbook)) {
     throw new InvalidRequestError(`unknown runbook "${runbook}"; known: ${Object.keys(runbooks).join(', ')}`);
   }
-  const spec = runbooks[runbook];
-  const parsed = spec.input.safeParse(rawInput);
+  const parsed = runbooks[runbook].input.safeParse(rawInput);
   if (!parsed.success) throw new InvalidRequestError(`invalid ${runbook} input: ${describeIssues(parsed.error)}`);
-  // The target (and so the workflow ID) needs the host up front; a client with none names its own.
-  const input = { ...parsed.data, host: parsed.data.host ?? hostname(), requestedBy: parsed.data.requestedBy ?? options.requestedBy };
-  const target = spec.target(input, input.host);
-  const workflowId = runbookWorkflowId(runbook, target);
+  const input = { ...parsed.data, host: parsed.data.host ?? hostname(), requestedBy: parsed.data.requestedBy ?? requestedBy };
+  return { runbook, input, resolved: resolveTarget(runbook, input) };
+}
+
+/** Pollers seen by the server within this long count as a live worker. */
+const POLLER_FRESH_MS = 5 * 60_000;
+
+/** Refuses (RefusedError) when nobody serves the workflow queue or the host's queue: the run would wait for nobody. */
+const { TaskQueueKind, TaskQueueType } = proto.temporal.api.enums.v1;
+
+export async function checkWorkers(client: Client, config: Config, host: string): Promise<void> {
+  const queues: Array<[string, proto.temporal.api.enums.v1.TaskQueueType]> = [
+    [config.taskQueue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
+    [hostTaskQueue(config.taskQueue, host), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
+  ];
+  for (const [name, taskQueueType] of queues) {
+    const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL }, taskQueueType });
+    const fresh = (pollers ?? []).some((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS);
+    if (!fresh) throw new RefusedError(`no worker serves ${name}: start one on ${host} (RUNBOOK_HOST=${host} npm run worker), or name another host`);
+  }
+}
+
+export async function startRunbook(client: Client, config: Config, runbook: string, rawInput: unknown, options: StartOptions): Promise<StartedRun> {
+  const { input, resolved } = prepareRun(runbook, rawInput, options.requestedBy);
+  await checkWorkers(client, config, resolved.host);
+  const { workflowId } = resolved;
   try {
-    const handle = await client.workflow.start(runbook, {
+    const handle = await client.workflow.start(resolved.runbook, {
       taskQueue: config.taskQueue,
       workflowId,
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
+      staticSummary: resolved.summary,
       typedSearchAttributes: [
-        { key: RunbookName, value: runbook },
-        { key: RunbookTarget, value: target },
+        { key: RunbookName, value: resolved.runbook },
+        { key: RunbookTarget, value: resolved.target },
         { key: TriggeredBy, value: input.requestedBy },
         { key: RunbookOutcome, value: 'Running' },
       ],
@@ -80,17 +109,20 @@ export async function startRunbook(client: Client, config: Config, runbook: stri
 export interface ApproveOptions {
   approver: string;
   decision: 'approve' | 'reject';
-  /** The plan the approver saw; omitted means the run's current plan, read just before approving. */
-  planDigest?: string;
+  /** The digest of the plan the approver saw: an approval binds to exactly that plan and input. */
+  planDigest: string;
+  /** The run the approver saw; default: the run open now (the digest still binds the plan). */
+  runId?: string;
   comment?: string;
 }
 
 export async function approveRunbook(client: Client, workflowId: string, options: ApproveOptions): Promise<Approval> {
-  const handle = client.workflow.getHandle(workflowId);
-  const planDigest = options.planDigest ?? (await handle.query(progressQuery)).planDigest ?? '';
+  if (!options.planDigest) throw new InvalidRequestError('planDigest is required: approve the plan you read, by its digest');
+  const runId = options.runId ?? (await client.workflow.getHandle(workflowId).describe()).runId;
+  const handle = client.workflow.getHandle(workflowId, runId);
   try {
     return await handle.executeUpdate(approveUpdate, {
-      args: [{ approver: options.approver, decision: options.decision, planDigest, ...(options.comment ? { comment: options.comment } : {}) }],
+      args: [{ runId, approver: options.approver, decision: options.decision, planDigest: options.planDigest, ...(options.comment ? { comment: options.comment } : {}) }],
     });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new RefusedError(err.cause?.message ?? err.message);
@@ -98,8 +130,25 @@ export async function approveRunbook(client: Client, workflowId: string, options
   }
 }
 
+/**
+ * The run's steps from its query, merged with what only the server knows of running steps: the
+ * attempt, the latest heartbeat and the last failure of each pending activity. Heartbeats stay out
+ * of the history this way.
+ */
 export async function getProgress(client: Client, workflowId: string): Promise<RunbookProgress> {
-  return client.workflow.getHandle(workflowId).query(progressQuery);
+  const handle = client.workflow.getHandle(workflowId);
+  const [progress, description] = await Promise.all([handle.query(progressQuery), handle.describe()]);
+  const converter = client.options.loadedDataConverter;
+  for (const pending of description.raw.pendingActivities ?? []) {
+    const step = progress.steps.find((s) => s.activityId === pending.activityId);
+    if (!step) continue;
+    step.attempts = pending.attempt ?? step.attempts;
+    const details = pending.heartbeatDetails?.payloads;
+    if (details?.length) step.lastHeartbeat = await decodeFromPayloadsAtIndex(converter, 0, details);
+    if (pending.lastHeartbeatTime?.seconds) step.lastHeartbeatAt = new Date(Number(pending.lastHeartbeatTime.seconds) * 1000).toISOString();
+    if (pending.lastFailure?.message) step.lastFailure = pending.lastFailure.message;
+  }
+  return progress;
 }
 
 export interface Finished {

@@ -1,6 +1,8 @@
 // `npm start`: the embedded stack on one machine. Temporal dev server (SQLite file under var/, so
 // runs survive a restart) with its Web UI, the product's search attributes, and our worker.
-// Ctrl-C stops the worker first, then the server; nothing is left running.
+// Ctrl-C stops the worker first, then the server; nothing is left running. A server that dies is
+// started again on the same database (at most 5 times in 5 minutes); past that the stack exits 1
+// with the server's last words, rather than leave a worker retrying against nothing.
 import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
@@ -11,9 +13,9 @@ import { msToTs } from '@temporalio/common/lib/time';
 import { execa, type ResultPromise } from 'execa';
 import { loadConfig } from './config';
 import { logger } from './logger';
-import { startDevServer, type DevServer } from './platform/dev-server';
+import { superviseDevServer, type SupervisedDevServer } from './platform/dev-server';
 import { runbooks } from './workflows/inputs';
-import { runbookWorkflowId } from './workflows/names';
+import { resolveTarget } from './workflows/targets';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const varDir = `${root}var`;
@@ -84,9 +86,19 @@ async function keepHistory(address: string, namespace: string): Promise<void> {
 
 async function main(): Promise<void> {
   await mkdir(`${varDir}/demo`, { recursive: true });
-  let server: DevServer;
+  let server: SupervisedDevServer;
+  const dbFile = `${varDir}/temporal.db`;
   try {
-    server = await startDevServer({ port, uiPort, dbFile: `${varDir}/temporal.db` });
+    server = await superviseDevServer({
+      port,
+      uiPort,
+      dbFile,
+      onEvent(event) {
+        if (event.kind === 'exited') logger.error({ exitCode: event.exitCode, signal: event.signal, stderr: event.stderr }, `Temporal dev server died; starting it again on ${dbFile}`);
+        else if (event.kind === 'restart-failed') logger.error({ reason: event.error }, 'Temporal dev server did not start again');
+        else logger.warn({ pid: event.pid, restarts: event.restarts }, 'Temporal dev server is back on the same database; the worker reconnects by itself');
+      },
+    });
   } catch (err) {
     logger.fatal({ err }, `cannot start the Temporal dev server on port ${port} (is another stack running? set TEMPORAL_PORT)`);
     process.exit(1);
@@ -112,15 +124,16 @@ async function main(): Promise<void> {
     reject: false,
   });
 
-  const input = demoInput();
+  const host = process.env.RUNBOOK_HOST ?? hostname();
+  // The Web UI has no host of its own: the example names this one.
+  const input = { ...demoInput(), host };
   const examplePath = `${varDir}/examples/serviceRestart.json`;
   await mkdir(`${varDir}/examples`, { recursive: true });
   await writeFile(examplePath, `${JSON.stringify(input, null, 2)}\n`);
   // The API body: who asks comes from the token, and runs from the API need approval.
   const { requestedBy: _who, ...apiInput } = input;
   await writeFile(`${varDir}/examples/serviceRestart.api.json`, `${JSON.stringify({ runbook: 'serviceRestart', input: { ...apiInput, approval: 'required' } }, null, 2)}\n`);
-  const host = process.env.RUNBOOK_HOST ?? hostname();
-  const exampleId = runbookWorkflowId('serviceRestart', runbooks.serviceRestart.target(runbooks.serviceRestart.input.parse(input), host));
+  const exampleId = resolveTarget('serviceRestart', { ...runbooks.serviceRestart.input.parse(input), host }).workflowId;
 
   process.stderr.write(
     [
@@ -156,6 +169,11 @@ async function main(): Promise<void> {
   };
   process.on('SIGINT', () => void stop(0));
   process.on('SIGTERM', () => void stop(0));
+  void server.gaveUp.then(async (reason) => {
+    if (stopping) return;
+    logger.fatal({ reason: reason.message }, 'Temporal dev server keeps dying; stopping the stack');
+    await stop(1);
+  });
   const result = await worker;
   if (!stopping) {
     logger.error({ exitCode: result.exitCode, signal: result.signal }, 'worker exited; stopping the stack');

@@ -1,10 +1,10 @@
 // The worker: runs runbook workflows from the shared task queue, and the steps that touch this host
 // from `<taskQueue>@<host>`. Logs are pino JSON, the SDK's included; metrics are Prometheus.
+import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import * as activities from './activities/index';
-import { workerHost } from './activities/host';
-import { announceAttempts } from './activities/progress';
+import { stepInterceptors } from './activities/interceptors';
 import { loadConfig, type Config } from './config';
 import { logger } from './logger';
 import { hostTaskQueue } from './workflows/names';
@@ -39,9 +39,10 @@ export interface RunbookWorkers {
 }
 
 export async function createWorkers(config: Config, connection: NativeConnection): Promise<RunbookWorkers> {
-  const host = workerHost();
-  const common = { connection, namespace: config.namespace, interceptors: { activity: [announceAttempts] } };
-  const workflows = await Worker.create({ ...common, taskQueue: config.taskQueue, ...workflowSource(), activities: { resolveHost: activities.resolveHost } });
+  const host = process.env.RUNBOOK_HOST || hostname();
+  const common = { connection, namespace: config.namespace, interceptors: { activity: [stepInterceptors] } };
+  // The shared queue runs workflows and the one activity that only asks Temporal (who holds a claim).
+  const workflows = await Worker.create({ ...common, taskQueue: config.taskQueue, ...workflowSource(), activities: { claimHolder: activities.claimHolder } });
   const local = await Worker.create({ ...common, taskQueue: hostTaskQueue(config.taskQueue, host), activities });
   return {
     host,

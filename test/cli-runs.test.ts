@@ -19,7 +19,7 @@ import { listRuns, parseWhen, type RunDetail, type RunSummary } from '../src/run
 import { runbooks, type ServiceRestartRequest } from '../src/workflows/inputs';
 import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
 import { runCli, shown } from './helpers/cli';
-import { startWorker, testClient, testConfig } from './helpers/temporal';
+import { answerCurrentPlan, startWorker, testClient, testConfig } from './helpers/temporal';
 
 
 let config: Config;
@@ -273,7 +273,7 @@ describe('show: the timeline from the workflow history', () => {
     const run = await startRunbook(client, config, 'serviceRestart', restartInput(service, { approval: 'required', waitHealthySeconds: 120 }), { origin: 'api', requestedBy: 'alice' });
     try {
       await awaitingApproval(run.workflowId);
-      const approval = await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
+      const approval = await answerCurrentPlan(client, run.workflowId, 'bob');
       const detail = await waitFor('wait healthy to heartbeat', async () => {
         const r = await runbook(['show', run.workflowId, '--json']);
         const d = JSON.parse(r.stdout) as RunDetail;

@@ -2,7 +2,7 @@
 // the output kept for the report.
 import { execa } from 'execa';
 import type { CommandRecord } from '../workflows/report';
-import { heartbeatWhile } from './progress';
+import { cancellationSignal, heartbeatWhile } from './progress';
 
 const KEEP_CHARS = 4000;
 const tail = (text: string) => (text.length > KEEP_CHARS ? `…${text.slice(-KEEP_CHARS)}` : text);
@@ -12,9 +12,11 @@ export async function runCommand(command: string[], timeoutMs: number): Promise<
   if (!file) throw new Error('empty command');
   const started = Date.now();
   const result = await heartbeatWhile(
-    execa(file, args, { timeout: timeoutMs, reject: false, stdin: 'ignore', forceKillAfterDelay: 5000 }),
+    // A cancelled run stops the command (SIGTERM, then SIGKILL) before its undo steps start.
+    execa(file, args, { timeout: timeoutMs, reject: false, stdin: 'ignore', forceKillAfterDelay: 5000, cancelSignal: cancellationSignal() }),
     { running: command.join(' ') },
   );
+  if (result.isCanceled) throw cancellationSignal()?.reason;
   return {
     command,
     exitCode: result.exitCode ?? null,

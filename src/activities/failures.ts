@@ -11,6 +11,11 @@ export function safetyViolation(message: string, details?: unknown): Application
   return ApplicationFailure.create({ type: 'SafetyViolation', message, nonRetryable: true, details: details === undefined ? [] : [details] });
 }
 
+/** A wait ran out; counted from the step's first attempt, so no retry extends it. */
+export function deadlineExceeded(message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'DeadlineExceeded', message, nonRetryable: true, details: details === undefined ? [] : [details] });
+}
+
 /** A condition did not hold in time; retryable, since the next attempt may see it hold. */
 export function notYet(message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ type: 'NotYet', message, details: details === undefined ? [] : [details] });

@@ -1,161 +1,110 @@
-// Lance table repair steps. Each checks the table before acting and can run twice.
-import { readdir, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
-import { activityInfo, sleep } from '@temporalio/activity';
+// Lance table repair steps. Each checks the table before acting and can run twice. Long lists stay
+// on this host (state.ts); payloads carry counts and the first few items.
+import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
-import { diagnoseLance as diagnose, type LanceDiagnosis, type RestorableFile } from '../engines/lance/doctor';
-import { resolveInsideTable } from '../engines/lance/inspect';
-import { copyVerifiedObjects, gitDir, hashFile } from '../engines/lfs/store';
-import { lfsObjectRelPath } from '../format/lfs/pointer';
-import type { FileMove } from '../workflows/report';
 import { ApplicationFailure } from '@temporalio/activity';
-import { invalidInput, safetyViolation } from './failures';
-import { moveRecorded, snapshotTree } from './files';
+import { diagnoseLance as diagnose, type Finding, type RestorableFile, type UnrestorableFile } from '../engines/lance/doctor';
+import { resolveInsideTable } from '../engines/lance/inspect';
+import type { FileMove, ListRef } from '../workflows/report';
+import { safetyViolation } from './failures';
+import { MOVES_JOURNAL, moveRecorded, readJournal, snapshotTree } from './files';
 import { reportProgress } from './progress';
+import { keepList, readList } from './state';
 
-/** Format and path-safety errors of the engine layer become failures no retry can fix. */
-function asFailure(err: unknown): unknown {
-  const name = (err as Error)?.name;
-  if (name === 'UnsafePathError') return safetyViolation((err as Error).message);
-  if (name === 'LanceFormatError' || name === 'LfsPointerError') return invalidInput((err as Error).message);
-  if (name === 'LfsObjectMismatchError') return safetyViolation((err as Error).message);
-  return err;
+export { restoreLanceFiles } from './lance-restore';
+
+/** What the plan needs of a diagnosis, small enough for a payload at any table size. */
+export interface LanceFacts {
+  path: string;
+  lfsRepo: string;
+  healthy: boolean;
+  currentVersion: number;
+  currentRows: number;
+  latestCompleteVersion: number | null;
+  latestCompleteRows: number | null;
+  versionCount: number;
+  missingCount: number;
+  brokenVersions: ListRef<number>;
+  /** Manifests and transaction files of the broken versions: what a fallback moves aside. */
+  brokenFiles: ListRef<string>;
+  restorable: ListRef<RestorableFile>;
+  unrestorable: ListRef<UnrestorableFile>;
+  findings: ListRef<Finding>;
+  /** The whole diagnosis (every version, orphans), on this host. */
+  diagnosis: ListRef<unknown>;
 }
 
-async function guarded<T>(work: () => Promise<T>): Promise<T> {
-  try {
-    return await work();
-  } catch (err) {
-    throw asFailure(err);
-  }
-}
-
-export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }): Promise<LanceDiagnosis> {
-  return guarded(() => diagnose(args.tableDir, { lfsRepo: args.lfsRepo, onProgress: reportProgress }));
+export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }): Promise<LanceFacts> {
+  const d = await diagnose(args.tableDir, { lfsRepo: args.lfsRepo, onProgress: reportProgress });
+  const complete = d.versions.find((v) => v.version === d.latestCompleteVersion);
+  const [brokenVersions, brokenFiles, restorable, unrestorable, findings, diagnosis] = await Promise.all([
+    keepList(d.brokenVersions),
+    keepList(d.brokenFiles),
+    keepList(d.restorable),
+    keepList(d.unrestorable),
+    keepList(d.findings),
+    keepList([d], { always: true }),
+  ]);
+  return {
+    path: d.path,
+    lfsRepo: d.lfsRepo,
+    healthy: d.healthy,
+    currentVersion: d.currentVersion,
+    currentRows: d.currentRows,
+    latestCompleteVersion: d.latestCompleteVersion,
+    latestCompleteRows: complete?.rows ?? null,
+    versionCount: d.versions.length,
+    missingCount: d.missingCount,
+    brokenVersions,
+    brokenFiles,
+    restorable,
+    unrestorable,
+    findings,
+    diagnosis: { ...diagnosis, first: [] },
+  };
 }
 
 export async function snapshotLanceMetadata(args: { tableDir: string; destination: string }) {
   return snapshotTree(args.tableDir, ['_versions', '_transactions', '_deletions'], args.destination);
 }
 
-interface RestoreProgress {
-  /** Files at the front of the list that are restored, verified and durable: a retry starts after them. */
-  done: number;
-  bytes: number;
-}
-
 /**
- * Files per batch: their copies are written one after another while their fsyncs run in the thread
- * pool, each directory is fsynced once per batch, and the heartbeat follows the batch. The next
- * batch is copied while one is placed; larger batches block the event loop longer (some 10-30 ms
- * for 64 small files) and heartbeat less often.
+ * Moves the planned files (manifests and transaction files of the broken versions) out of the
+ * table, never deleting. The list comes from the approved plan, not from the table as it is now,
+ * so a retry after a crash between two moves still knows every file. Each move is journaled in the
+ * destination before it happens, for the undo.
  */
-const RESTORE_BATCH = 64;
-
-/**
- * Copies each file's LFS object into the table: sha256 and size verified before anything is written,
- * written to a temp file, fsynced, linked into place (never over a file), the directory fsynced.
- * Whatever stood at the path (a pointer text, a short file) is moved to `replacedDir` first. Files
- * go in batches; the heartbeat after each batch counts the files restored and durable so far, so a
- * retry skips them (and finds any later ones already in place: `already`, not copied again).
- * `pauseMs` paces the restore: that long per file, after each batch.
- */
-export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: RestorableFile[]; replacedDir: string; pauseMs?: number }) {
-  return guarded(async () => {
-    const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
-    const [git, stale] = await Promise.all([gitDir(args.lfsRepo), removeStaleTempFiles(args.tableDir, args.files)]);
-    const progress: RestoreProgress = { ...resumed };
-    const moved: FileMove[] = [];
-    let copied = 0;
-    const files = args.files.slice(resumed.done).map((file) => ({ file, destination: resolveInsideTable(args.tableDir, file.path) }));
-    const { error } = await copyVerifiedObjects(
-      files.map(({ file, destination }) => ({ objectPath: join(git, lfsObjectRelPath(file.oid)), pointer: { oid: file.oid, size: file.size }, destination })),
-      {
-        batchSize: RESTORE_BATCH,
-        beforeItem: async (i) => {
-          const { file, destination } = files[i]!;
-          if (file.now === 'missing') return;
-          const replaced = await moveAside(destination, join(args.replacedDir, file.path), file);
-          if (replaced) moved.push(replaced);
-        },
-        afterBatch: async (results, first) => {
-          results.forEach((result, i) => {
-            if (!result.already) copied += 1;
-            progress.done += 1;
-            progress.bytes += files[first + i]!.file.size;
-          });
-          reportProgress({ ...progress });
-          if (args.pauseMs) await sleep(args.pauseMs * results.length);
-        },
-      },
-    );
-    if (error !== undefined) throw error;
-    return { restored: args.files.length, resumedAfter: resumed.done, copiedThisAttempt: copied, staleTempFilesRemoved: stale, bytes: progress.bytes, filesMoved: moved };
-  });
-}
-
-/**
- * Moves what stands at `destination` (a pointer text, a short file) to `to` before the restore.
- * A retry after the move finds nothing to move; after the move and the copy (done beyond the last
- * heartbeat) it finds the restored file in its place and `to` taken: nothing to move either.
- */
-async function moveAside(destination: string, to: string, file: RestorableFile): Promise<FileMove | undefined> {
-  try {
-    return await moveRecorded(destination, to);
-  } catch (err) {
-    if ((err as Error).message.includes('it is gone')) return undefined;
-    const restored = await hashFile(destination).catch(() => undefined);
-    if (restored && restored.sha256 === file.oid && restored.bytes === file.size && (await stat(to).then(() => true, () => false))) return undefined;
-    throw err;
+export async function quarantineLanceVersions(args: { tableDir: string; destination: string; files: ListRef<string> }) {
+  const files = await readList(args.files);
+  const journal = join(args.destination, MOVES_JOURNAL);
+  const moves: FileMove[] = [];
+  for (const name of files) {
+    moves.push(await moveRecorded(resolveInsideTable(args.tableDir, name), join(args.destination, name), journal));
+    reportProgress({ moved: moves.length, of: files.length });
   }
+  return { filesMoved: await keepList(moves) };
 }
 
 /**
- * A worker killed mid-copy leaves `<file>.restore-tmp-<random>` behind: our own partial copy of a file
- * still missing, never operator data. Remove those of the files this step restores, and nothing else.
+ * Undo of a quarantine, from what is on disk: every move the destination's journal records whose
+ * file is in quarantine goes back, checked against its recorded sha256. Safe whatever point the
+ * quarantine reached, and safe to run twice.
  */
-async function removeStaleTempFiles(tableDir: string, files: RestorableFile[]): Promise<number> {
-  const ours = new Set(files.map((f) => resolveInsideTable(tableDir, f.path)));
-  const dirs = new Set([...ours].map((p) => dirname(p)));
-  let removed = 0;
-  for (const dir of dirs) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const at = name.indexOf('.restore-tmp-');
-      if (at > 0 && ours.has(join(dir, name.slice(0, at)))) {
-        await unlink(join(dir, name));
-        removed += 1;
-      }
-    }
+export async function returnQuarantinedFiles(args: { destination: string }) {
+  const moves = await readJournal(join(args.destination, MOVES_JOURNAL));
+  const back: FileMove[] = [];
+  for (const move of moves.reverse()) {
+    const returned = await moveRecorded(move.to, move.from).catch((err: Error) => {
+      // Never moved (the step died between journal and rename): the file is still in the table.
+      if (err.message.includes('it is gone')) return undefined;
+      throw err;
+    });
+    if (!returned) continue;
+    if (returned.sha256 !== move.sha256) throw safetyViolation(`${move.to} changed in quarantine (sha256 ${returned.sha256}, recorded ${move.sha256})`);
+    back.push(returned);
+    reportProgress({ returned: back.length, of: moves.length });
   }
-  return removed;
-}
-
-/** Moves the manifests of `versions`, and their transaction files, out of the table: never deleted. */
-export async function quarantineLanceVersions(args: { tableDir: string; destination: string; versions: number[] }) {
-  return guarded(async () => {
-    const { inspectTable } = await import('../engines/lance/inspect');
-    const inspection = await inspectTable(args.tableDir).catch(() => undefined);
-    const filesMoved: FileMove[] = [];
-    for (const version of args.versions) {
-      const v = inspection?.versions.find((x) => x.version === version);
-      const names = [v?.file ?? `_versions/${version}.manifest`, ...(v?.transactionFile ? [v.transactionFile] : [])];
-      for (const name of names) {
-        filesMoved.push(await moveRecorded(resolveInsideTable(args.tableDir, name), join(args.destination, name)));
-      }
-    }
-    return { filesMoved };
-  });
-}
-
-/** Undo of a quarantine: every file back where it was, checked against its recorded sha256. */
-export async function returnQuarantinedFiles(args: { moves: FileMove[] }) {
-  const filesMoved: FileMove[] = [];
-  for (const move of [...args.moves].reverse()) {
-    const back = await moveRecorded(move.to, move.from);
-    if (back.sha256 !== move.sha256) throw safetyViolation(`${move.to} changed in quarantine (sha256 ${back.sha256}, recorded ${move.sha256})`);
-    filesMoved.push(back);
-  }
-  return { filesMoved };
+  return { filesMoved: await keepList(back) };
 }
 
 /**

@@ -1,12 +1,15 @@
 // Service control steps. Each checks the real state first, so running it twice is harmless.
-import { sleep } from '@temporalio/activity';
+import { activityInfo, sleep } from '@temporalio/activity';
 import type { HttpCheck, ServiceSpec } from '../workflows/inputs';
-import { notYet, safetyViolation } from './failures';
+import { deadlineExceeded, safetyViolation } from './failures';
 import { probe } from './http-checks';
 import { reportProgress } from './progress';
 import { serviceControl, type ServiceAction, type ServiceStatus } from './services/index';
 
 const POLL_MS = 500;
+
+/** The plan promises one period: it runs from the step's first attempt, whatever retries follow. */
+const deadlineOf = (timeoutSeconds: number) => activityInfo().scheduledTimestampMs + timeoutSeconds * 1000;
 
 export async function describeService(spec: ServiceSpec): Promise<ServiceStatus> {
   return serviceControl(spec).status();
@@ -22,12 +25,12 @@ export async function startService(spec: ServiceSpec): Promise<ServiceAction> {
 
 export async function waitServiceDown(spec: ServiceSpec, timeoutSeconds: number): Promise<{ polls: number; status: ServiceStatus }> {
   const control = serviceControl(spec);
-  const deadline = Date.now() + timeoutSeconds * 1000;
+  const deadline = deadlineOf(timeoutSeconds);
   for (let polls = 1; ; polls++) {
     const status = await control.status();
     reportProgress({ polls, status: status.detail });
     if (!status.running) return { polls, status };
-    if (Date.now() > deadline) throw notYet(`${spec.name} still running after ${timeoutSeconds}s (${status.detail})`);
+    if (Date.now() > deadline) throw deadlineExceeded(`${spec.name} still running after ${timeoutSeconds}s (${status.detail})`);
     await sleep(POLL_MS);
   }
 }
@@ -38,7 +41,7 @@ export async function waitServiceHealthy(
   timeoutSeconds: number,
 ): Promise<{ polls: number; status: ServiceStatus; http?: { status?: number } }> {
   const control = serviceControl(spec);
-  const deadline = Date.now() + timeoutSeconds * 1000;
+  const deadline = deadlineOf(timeoutSeconds);
   for (let polls = 1; ; polls++) {
     const status = await control.status();
     const http = status.running && health ? await probe(health) : undefined;
@@ -49,7 +52,7 @@ export async function waitServiceHealthy(
       throw safetyViolation(`${spec.name} exited after start (${status.detail})${spec.logFile ? `; see ${spec.logFile}` : ''}`);
     }
     if (Date.now() > deadline) {
-      throw notYet(`${spec.name} not healthy after ${timeoutSeconds}s (${status.detail}${http?.problem ? `, ${health?.url}: ${http.problem}` : ''})`);
+      throw deadlineExceeded(`${spec.name} not healthy after ${timeoutSeconds}s (${status.detail}${http?.problem ? `, ${health?.url}: ${http.problem}` : ''})`);
     }
     await sleep(POLL_MS);
   }

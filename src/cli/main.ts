@@ -56,15 +56,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .description('start a runbook; prints the workflow ID')
     .argument('<runbook>', 'runbook name, e.g. serviceRestart')
     .requiredOption('-i, --input <file>', 'input JSON file, or - for stdin')
-    .option('-w, --wait', 'follow progress (a progress bar per long step on a terminal) and print the final report as JSON')
+    .option('-w, --wait', 'follow progress (a progress bar per long step on a terminal) and print a short report')
+    .option('--json', 'with --wait: print the whole report as JSON')
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
-    .action(async (runbook: string, opts: { input: string; wait?: boolean; as: string }) => {
+    .action(async (runbook: string, opts: { input: string; wait?: boolean; json?: boolean; as: string }) => {
       const input = await readInput(opts.input);
       await withClient(async (client) => {
         const run = await startRunbook(client, config, runbook, input, { requestedBy: opts.as, origin: 'cli' });
         process.stdout.write(`${run.workflowId}\n`);
         process.stderr.write(`${workflowUrl(config, run.workflowId)}\n`);
-        if (opts.wait) setExit(await follow(run.handle));
+        if (opts.wait) setExit(await follow(run.handle, { json: opts.json }));
       });
     });
 
@@ -78,11 +79,10 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--comment <text>')
       .action(async (workflowId: string, opts: { as: string; digest?: string; comment?: string }) => {
         await withClient(async (client) => {
-          if (!opts.digest) {
-            const { plan, planDigest } = await getProgress(client, workflowId);
-            process.stderr.write(`plan ${planDigest}: ${plan?.summary}\n${plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
-          }
-          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: opts.digest, comment: opts.comment });
+          // Without --digest, the CLI shows the plan it is answering for, and binds to that plan and run.
+          const { plan, planDigest, runId } = await getProgress(client, workflowId);
+          if (!opts.digest) process.stderr.write(`plan ${planDigest}: ${plan?.summary}\n${plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
+          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: opts.digest ?? planDigest ?? '', runId, comment: opts.comment });
           process.stdout.write(`${JSON.stringify(approval)}\n`);
         });
       });
@@ -103,8 +103,9 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--dir <dir>', 'sandbox folder (default: var/demo/lance-<time> in this checkout)')
     .option('--approval <policy>', 'auto, or required (then approve as a second person)', 'auto')
     .option('--no-wait', 'start the run and return')
+    .option('--json', 'print the whole report as JSON instead of a short one')
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
-    .action(async (incident: string, opts: { dir?: string; approval: string; wait: boolean; as: string }) => {
+    .action(async (incident: string, opts: { dir?: string; approval: string; wait: boolean; json?: boolean; as: string }) => {
       if (incident !== 'lance') throw new ExitError(`unknown demo "${incident}"; known: lance`, EXIT.badInput);
       if (opts.approval !== 'auto' && opts.approval !== 'required') throw new ExitError('--approval must be auto or required', EXIT.badInput);
       const dir = resolve(opts.dir ?? `var/demo/lance-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`);
@@ -113,7 +114,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
         const demo = await startLanceDemo(client, config, { dir, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say });
         process.stdout.write(`${demo.run.workflowId}\n`);
         if (!opts.wait) return;
-        const code = await follow(demo.run.handle);
+        const code = await follow(demo.run.handle, { json: opts.json });
         say(`backend after the run: GET /api/images → ${await httpAnswer(`${demo.api}/api/images`)}`);
         say(`the backend keeps running; stop it with: kill $(cat ${demo.pidFile})`);
         setExit(code);
@@ -148,11 +149,14 @@ function formatLanceDiagnosis(d: LanceDiagnosis): string {
   const complete = d.versions.find((v) => v.version === d.latestCompleteVersion);
   return [
     `${d.path}: ${d.healthy ? 'healthy' : 'NOT healthy'}`,
-    `  Lance reads version ${d.currentVersion} (${current?.rows} rows)${d.healthy ? '' : `; ${d.missingCount} files it needs are missing or wrong`}`,
+    `  Lance reads version ${d.currentVersion} (${current?.rows} rows)${d.currentComplete ? '' : `; ${d.missingCount} files it needs are missing or wrong`}`,
     `  newest complete version: ${d.latestCompleteVersion === null ? 'none' : `${d.latestCompleteVersion} (${complete?.rows} rows)`}`,
     `  ${d.versions.length} versions, ${d.versions.filter((v) => !v.complete).length} incomplete; ${d.orphans.length} orphan files`,
     ...(d.missingCount ? [`  restorable from git-LFS (${d.lfsRepo}): ${d.restorable.length}; unrestorable: ${d.unrestorable.length}`] : []),
-    ...d.findings.map((f) => `  [${f.code}] ${f.message}`),
+    ...(d.findings.length ? [`  ${d.findings.length} finding${d.findings.length === 1 ? '' : 's'}:`] : []),
+    // One per unrestorable file can run to hundreds: the summary stays short, --json has them all.
+    ...d.findings.slice(0, 10).map((f) => `  [${f.code}] ${f.message}`),
+    ...(d.findings.length > 10 ? [`  … and ${d.findings.length - 10} more (--json lists them all)`] : []),
     '',
   ].join('\n');
 }

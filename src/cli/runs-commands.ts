@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
+import { resolveTarget } from '../workflows/targets';
 import { auditRuns, formatDuration, retentionOf, toJsonl, toMarkdown } from '../audit';
 import type { Config } from '../config';
 import { isKnownStatus, listRuns, parseWhen, readRun, RUNBOOK_OUTCOMES, TEMPORAL_STATUSES, type ActivityRun, type RunDetail, type RunFilters, type RunSummary } from '../runs';
@@ -167,7 +168,7 @@ function describeRunbook(name: RunbookType) {
   return {
     runbook: name,
     description: spec.description,
-    workflowId: `${name}:${spec.target(parsed, '<host>')}`,
+    workflowId: resolveTarget(name, { ...parsed, host: '<host>' }).workflowId,
     inputSchema: z.toJSONSchema(spec.input, { io: 'input' }),
     example,
   };

@@ -1,3 +1,4 @@
 // Every runbook the worker serves. Workflow code: deterministic, no Node built-ins, activity types only.
 export { serviceRestart } from './service-restart';
 export { lanceRestore } from './lance-restore';
+export { runbookClaim } from './claims';

@@ -1,6 +1,7 @@
 // Runbook input schemas. The workflow validates with these before any step, and the CLI, chat bot
 // and API validate with the same ones before starting, so every surface reports the same errors.
 import { z } from 'zod';
+import { normalizePath, pathResource, serviceResources, serviceTarget, type Resource } from './targets';
 
 const duration = z
   .string()
@@ -15,7 +16,11 @@ export const baseInput = z.object({
   approvalTimeout: duration.default('1h').describe('how long to wait for approval before ending with nothing changed'),
   requestedBy: z.string().min(1).max(200).optional().describe('who asked for this run (TriggeredBy)'),
   host: z.string().regex(/^[A-Za-z0-9._-]{1,253}$/, 'must be a hostname').optional()
-    .describe('host whose worker runs the steps; default: the host of the worker that picks the run up'),
+    .describe('host whose worker runs the steps; default: the host of the machine that starts the run (CLI, API or chat server); required when starting from the Web UI'),
+  hostWaitTimeout: duration.default('2m')
+    .describe('how long a step waits for a worker on the host to pick it up before the run fails with "no worker serves <queue>"'),
+  compensationTimeout: duration.default('30m')
+    .describe('how long an undo step keeps retrying before the run ends CompensationFailed'),
 });
 
 const argv = z.array(z.string().min(1)).min(1, 'must name a program and its arguments');
@@ -93,8 +98,11 @@ export type LanceRestoreRequest = z.input<typeof lanceRestoreInput>;
 interface RunbookSpec {
   input: z.ZodType<BaseInput & { host?: string }>;
   description: string;
-  /** What one run repairs; the workflow ID is `<runbook>:<target>`, so two runs never share one. */
-  target(input: any, host: string): string;
+  /**
+   * What one run repairs (the workflow ID is `<runbook>:<target>`, so two runs never share one),
+   * every resource it changes (claimed for the run's lifetime), and a one-line summary.
+   */
+  describe(input: any, host: string): { target: string; resources: Resource[]; summary: string };
 }
 
 /** Every runbook the worker serves: its input schema and how its target is named. */
@@ -102,12 +110,20 @@ const runbookSpecs = {
   serviceRestart: {
     input: serviceRestartInput,
     description: 'Stop a service, wait until it is down, start it, wait until healthy, run smoke checks.',
-    target: (input: ServiceRestartInput, host: string) => `${host}/${input.service.adapter}/${input.service.name}`,
+    describe: (input: ServiceRestartInput, host: string) => ({
+      target: serviceTarget(host, input.service),
+      resources: serviceResources(host, input.service),
+      summary: `restart ${input.service.adapter} service ${input.service.name} on ${host}`,
+    }),
   },
   lanceRestore: {
     input: lanceRestoreInput,
     description: 'Repair a Lance table whose newest manifest needs data files missing from disk: restore them from git-LFS, or fall back to the newest complete version.',
-    target: (input: LanceRestoreInput, host: string) => `${host}/lance:${input.tableDir}`,
+    describe: (input: LanceRestoreInput, host: string) => ({
+      target: `${host}/lance:${normalizePath(input.tableDir)}`,
+      resources: [pathResource(host, input.tableDir), ...(input.service ? serviceResources(host, input.service) : [])],
+      summary: `repair Lance table ${normalizePath(input.tableDir)} on ${host}`,
+    }),
   },
 } as const satisfies Record<string, RunbookSpec>;
 

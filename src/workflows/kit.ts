@@ -1,75 +1,72 @@
-// The runbook kit: what every runbook shares, so each runbook file reads as its steps alone.
-// Validate input → pin the run to its target → plan (read-only) → approval → apply → report.
+// The runbook kit: one run's steps, undo steps and report, so each runbook file reads as its steps.
+// A step is one activity on the target's host; a changing step registers its undo before it runs.
 import {
+  ActivityCancellationType,
+  ActivityFailure,
   ApplicationFailure,
-  CancellationScope,
-  condition,
   isCancellation,
   proxyActivities,
-  setHandler,
+  setCurrentDetails,
+  TimeoutFailure,
+  upsertMemo,
   upsertSearchAttributes,
   workflowInfo,
   type ActivityOptions,
 } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
+import { RetryState, TimeoutType, type Duration } from '@temporalio/common';
 import type * as activities from '../activities/index';
-import { describeIssues, runbooks, type BaseInput, type RunbookType } from './inputs';
-import { approveUpdate, progressQuery, stepSignal } from './messages';
-import {
-  RunbookName,
-  RunbookOutcome,
-  RunbookTarget,
-  STEP_ACTIVITY_PREFIX,
-  TriggeredBy,
-  hostTaskQueue,
-  runbookWorkflowId,
-} from './names';
+import type { StepEnvelope } from '../activities/interceptors';
+import { NON_RETRYABLE } from './failures';
+import type { BaseInput, RunbookType } from './inputs';
+import { RunbookOutcome, STEP_ACTIVITY_PREFIX, hostTaskQueue } from './names';
 import type { Approval, FileMove, Outcome, Plan, RunbookProgress, RunbookReport, StepRecord } from './report';
 
 export type Activities = typeof activities;
 
-/** Errors that no retry can fix: the run stops at once. */
-export const NON_RETRYABLE = ['InvalidInput', 'SafetyViolation', 'SmokeCheckFailed', 'WrongWorkflowId', 'VerificationFailed'];
-
 export interface StepOptions {
-  /** The step changes the host: failures after it trigger compensations, the report says `changed`. */
+  /** The step changes the host: the report says `changed`, cancellation waits for it to stop. */
   mutates?: boolean;
   startToCloseTimeout?: Duration;
+  /** How long the step may go without a heartbeat before its attempt counts as lost. */
   heartbeatTimeout?: Duration;
   maximumAttempts?: number;
 }
 
-export interface RunbookSteps<I> {
-  /** Read-only diagnosis; its result is what an approver approves. */
-  plan(rb: Runbook, input: I): Promise<Plan>;
-  /** The repair. Runs only in apply mode, after approval. */
-  apply(rb: Runbook, input: I, plan: Plan): Promise<void>;
-}
-
 const isoNow = () => new Date(Date.now()).toISOString();
+const REPORT_MOVES = 20;
 
-function failureMessage(err: unknown): string {
+export function failureMessage(err: unknown): string {
   // The activity's own words are the innermost cause; the wrappers around it only say "failed".
   let innermost: any = err;
   while (innermost?.cause?.message) innermost = innermost.cause;
   return innermost?.message || String(err);
 }
 
+interface Undo {
+  id: string;
+  label: string;
+  call: (a: Activities) => Promise<unknown>;
+}
+
 export class Runbook {
   readonly steps: StepRecord[] = [];
   readonly compensations: StepRecord[] = [];
   readonly filesMoved: FileMove[] = [];
+  filesMovedCount = 0;
   readonly notes: string[] = [];
   changed = false;
   outcome: Outcome = 'Running';
   plan?: Plan;
   planDigest?: string;
   approval?: Approval;
-  private readonly byActivityId = new Map<string, StepRecord>();
-  private readonly undo: Array<{ name: string; call: (a: Activities) => Promise<unknown> }> = [];
+  waitingFor?: string;
+  drift?: string[];
+  claims: string[] = [];
+  /** Set while the diagnosis runs again after approval: those steps get their own ids. */
+  recheck = false;
+  private readonly undo: Undo[] = [];
   private readonly startedAt = isoNow();
+  private activities = 0;
   readonly runId = workflowInfo().runId;
 
   constructor(
@@ -78,68 +75,76 @@ export class Runbook {
     readonly target: string,
     readonly host: string,
     readonly triggeredBy: string,
-  ) {
-    setHandler(progressQuery, () => this.progress());
-    setHandler(stepSignal, ({ activityId, attempt, heartbeat }) => {
-      const record = this.byActivityId.get(activityId);
-      if (!record) return;
-      record.attempts = Math.max(record.attempts, attempt);
-      if (heartbeat !== undefined) record.lastHeartbeat = heartbeat;
-    });
-    setHandler(approveUpdate, (request) => (this.approval = { ...request, at: isoNow() }), {
-      validator: (request) => this.checkApproval(request),
-    });
+  ) {}
+
+  /** Runs one activity as a step on the target's host, recording state, attempts and evidence. */
+  async step<T>(id: string, label: string, call: (a: Activities) => Promise<T>, options: StepOptions = {}): Promise<T> {
+    if (this.recheck) [id, label] = [`${id}-recheck`, `${label} (again, after approval)`];
+    if (options.mutates && !this.changed) {
+      this.changed = true;
+      upsertMemo({ changed: true });
+    }
+    this.say(`Running: ${label}`);
+    return this.record(this.steps, { id, label, call }, this.stepOptions(label, options), options.mutates ?? false);
   }
 
-  /** Runs one activity as a named step on the target's host, recording state, attempts and evidence. */
-  async step<T>(name: string, call: (a: Activities) => Promise<T>, options: StepOptions = {}): Promise<T> {
-    return this.record(this.steps, name, call, options);
-  }
-
-  /** Registers an undo for a change just made; run newest-first if a later step fails. */
-  onFailureUndo(name: string, call: (a: Activities) => Promise<unknown>): { drop(reason: string): void } {
-    const entry = { name, call };
+  /**
+   * Registers the undo of the change that follows, before it runs: if that change or any later step
+   * fails (or the run is cancelled), undo steps run newest first. Each undo reads the real state, so
+   * it is right whatever point the change reached.
+   */
+  onFailure(id: string, label: string, call: (a: Activities) => Promise<unknown>): { drop(reason: string): void } {
+    const entry = { id, label, call };
     this.undo.unshift(entry);
     return {
       // Once verification has passed, undoing would only make things worse again.
       drop: (reason: string) => {
         const at = this.undo.indexOf(entry);
         if (at >= 0) this.undo.splice(at, 1);
-        this.notes.push(`"${name}" will not run on a later failure: ${reason}`);
+        this.notes.push(`"${label}" will not run on a later failure: ${reason}`);
       },
     };
   }
 
-  private async record<T>(
-    list: StepRecord[],
-    name: string,
-    call: (a: Activities) => Promise<T>,
-    { mutates = false, startToCloseTimeout = '30m', heartbeatTimeout = '10s', maximumAttempts = 5 }: StepOptions,
-  ): Promise<T> {
-    const record: StepRecord = { name, state: 'running', attempts: 0, startedAt: isoNow() };
-    const activityId = `${STEP_ACTIVITY_PREFIX}${list === this.steps ? '' : 'undo-'}${list.length}`;
-    list.push(record);
-    this.byActivityId.set(activityId, record);
-    if (mutates) this.changed = true;
-    const options: ActivityOptions = {
-      activityId,
-      taskQueue: hostTaskQueue(workflowInfo().taskQueue, this.host),
+  private stepOptions(label: string, { mutates = false, startToCloseTimeout = '30m', heartbeatTimeout = '30s', maximumAttempts = 5 }: StepOptions): ActivityOptions {
+    return {
+      taskQueue: this.queue,
+      summary: label,
+      scheduleToStartTimeout: this.input.hostWaitTimeout as Duration,
       startToCloseTimeout,
       heartbeatTimeout,
+      // A cancelled change is waited for: undo must not start while files are still being copied.
+      cancellationType: mutates ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : ActivityCancellationType.TRY_CANCEL,
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts, nonRetryableErrorTypes: NON_RETRYABLE },
     };
+  }
+
+  get queue(): string {
+    return hostTaskQueue(workflowInfo().taskQueue, this.host);
+  }
+
+  private async record<T>(list: StepRecord[], { id, label, call }: Undo, options: ActivityOptions, mutates: boolean): Promise<T> {
+    const activityId = `${STEP_ACTIVITY_PREFIX}${this.activities++}:${id}`;
+    const record: StepRecord = { id, name: label, mutates, activityId, state: 'running', attempts: 0, startedAt: isoNow() };
+    list.push(record);
     const started = Date.now();
     try {
-      const result = await call(proxyActivities<Activities>(options));
+      const { attempt, result } = (await call(proxyActivities<Activities>({ ...options, activityId }))) as unknown as StepEnvelope<T>;
+      record.attempts = attempt;
       record.state = 'completed';
       record.evidence = result;
-      const moved = (result as { filesMoved?: FileMove[] } | undefined)?.filesMoved;
-      if (Array.isArray(moved)) this.filesMoved.push(...moved);
+      const moved = (result as { filesMoved?: { count: number; first: FileMove[] } } | undefined)?.filesMoved;
+      if (moved && typeof moved.count === 'number') {
+        this.filesMovedCount += moved.count;
+        this.filesMoved.push(...moved.first.slice(0, Math.max(0, REPORT_MOVES - this.filesMoved.length)));
+      }
       return result;
     } catch (err) {
       record.state = 'failed';
-      record.error = failureMessage(err);
-      throw err;
+      record.attempts = attemptsOf(err, options.retry?.maximumAttempts);
+      const noWorker = noWorkerFailure(err, this.queue);
+      record.error = failureMessage(noWorker ?? err);
+      throw noWorker ?? err;
     } finally {
       record.attempts = Math.max(record.attempts, 1);
       record.endedAt = isoNow();
@@ -147,16 +152,25 @@ export class Runbook {
     }
   }
 
-  private checkApproval({ approver, planDigest, decision }: { approver?: string; planDigest?: string; decision?: string }): void {
-    if (this.outcome !== 'AwaitingApproval') throw new Error(`this run is not awaiting approval (it is ${this.outcome})`);
-    if (!approver?.trim()) throw new Error('approver is required');
-    if (decision !== 'approve' && decision !== 'reject') throw new Error('decision must be "approve" or "reject"');
-    if (approver === this.triggeredBy) {
-      throw new Error(`self-approval refused: ${approver} requested this run; a second person must approve it`);
+  /** Undo what was changed, newest first. Each undo retries until compensationTimeout. */
+  async compensate(): Promise<boolean> {
+    let allUndone = true;
+    for (const undo of this.undo) {
+      this.say(`Undoing: ${undo.label}`);
+      const options: ActivityOptions = {
+        taskQueue: this.queue,
+        summary: `undo: ${undo.label}`,
+        scheduleToCloseTimeout: this.input.compensationTimeout as Duration,
+        heartbeatTimeout: '60s',
+        retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', nonRetryableErrorTypes: NON_RETRYABLE }, // no attempt limit: the timeout ends it
+      };
+      try {
+        await this.record(this.compensations, undo, options, true);
+      } catch {
+        allUndone = false; // recorded in the undo's step record; carry on with the rest
+      }
     }
-    if (planDigest !== this.planDigest) {
-      throw new Error(`stale plan: digest ${planDigest ?? '(none)'} is not the current plan's ${this.planDigest}`);
-    }
+    return allUndone;
   }
 
   setOutcome(outcome: Outcome): void {
@@ -164,8 +178,16 @@ export class Runbook {
     upsertSearchAttributes([{ key: RunbookOutcome, value: outcome }]);
   }
 
+  /** The Temporal UI's "current details": what the run is doing or waiting for. */
+  say(details: string): void {
+    setCurrentDetails([this.plan ? `**Plan:** ${this.plan.summary}` : '', details].filter(Boolean).join('\n\n'));
+  }
+
   progress(): RunbookProgress {
+    const info = workflowInfo();
     return {
+      workflowId: info.workflowId,
+      runId: info.runId,
       runbook: this.name,
       target: this.target,
       mode: this.input.mode,
@@ -174,115 +196,42 @@ export class Runbook {
       plan: this.plan,
       planDigest: this.planDigest,
       approval: this.approval,
+      ...(this.waitingFor ? { waitingFor: this.waitingFor } : {}),
+      claims: this.claims,
       steps: this.steps,
     };
   }
 
   report(error?: string): RunbookReport {
-    const info = workflowInfo();
     return {
       ...this.progress(),
-      workflowId: info.workflowId,
-      runId: info.runId,
       startedAt: this.startedAt,
       endedAt: isoNow(),
       changed: this.changed,
       filesMoved: this.filesMoved,
+      filesMovedCount: this.filesMovedCount,
       compensations: this.compensations,
       notes: this.notes,
+      ...(this.drift ? { drift: this.drift } : {}),
       ...(error ? { error } : {}),
     };
   }
-
-  /** Undo what was changed, newest first; an undo that fails is recorded, never hides the first error. */
-  async compensate(): Promise<void> {
-    for (const { name, call } of this.undo) {
-      try {
-        await this.record(this.compensations, name, call, { mutates: true, maximumAttempts: 3 });
-      } catch {
-        // recorded in the compensation's step record; carry on with the rest
-      }
-    }
-  }
 }
 
-/** Plans are approved by digest, so the approver signs exactly what they saw. */
-export function digestPlan(plan: Plan): string {
-  return bytesToHex(sha256(utf8ToBytes(JSON.stringify(plan))));
+/** How many attempts a failed step made: its own word, else what its retry state implies. */
+function attemptsOf(err: unknown, maximumAttempts = 0): number {
+  if (!(err instanceof ActivityFailure)) return 1;
+  const details = err.cause instanceof ApplicationFailure ? err.cause.details : undefined;
+  const told = (details?.at(-1) as { attempt?: number } | undefined)?.attempt;
+  if (typeof told === 'number') return told;
+  return err.retryState === RetryState.MAXIMUM_ATTEMPTS_REACHED && maximumAttempts > 0 ? maximumAttempts : 1;
 }
 
-const { resolveHost } = proxyActivities<Activities>({ startToCloseTimeout: '30s', retry: { maximumAttempts: 5 } });
-
-/** Runs a runbook from raw input to report. Every runbook's workflow function calls this once. */
-export async function runRunbook<I extends BaseInput>(
-  name: RunbookType,
-  rawInput: unknown,
-  steps: RunbookSteps<I>,
-): Promise<RunbookReport> {
-  const spec = runbooks[name];
-  const parsed = spec.input.safeParse(rawInput ?? {});
-  if (!parsed.success) {
-    throw ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message: `invalid ${name} input: ${describeIssues(parsed.error)}` });
-  }
-  const input = parsed.data as unknown as I;
-  const host = input.host ?? (await resolveHost());
-  const target = spec.target(parsed.data, host);
-  const expectedId = runbookWorkflowId(name, target);
-  if (workflowInfo().workflowId !== expectedId) {
-    throw ApplicationFailure.create({
-      type: 'WrongWorkflowId',
-      nonRetryable: true,
-      message: `workflow ID must be "${expectedId}" so that only one ${name} runs on ${target} at a time`,
-    });
-  }
-  const triggeredBy = input.requestedBy ?? 'unknown';
-  upsertSearchAttributes([
-    { key: RunbookName, value: name },
-    { key: RunbookTarget, value: target },
-    { key: TriggeredBy, value: triggeredBy },
-    { key: RunbookOutcome, value: 'Running' },
-  ]);
-  const rb = new Runbook(name, input, target, host, triggeredBy);
-
-  try {
-    rb.plan = await steps.plan(rb, input);
-    rb.planDigest = digestPlan(rb.plan);
-    if (input.mode === 'plan') {
-      rb.setOutcome('Planned');
-      return rb.report();
-    }
-    if (input.approval === 'required' || rb.plan.requiresApproval) {
-      rb.setOutcome('AwaitingApproval');
-      const answered = await condition(() => rb.approval !== undefined, input.approvalTimeout as Duration);
-      if (!answered) {
-        rb.setOutcome('ApprovalTimedOut');
-        return rb.report(`nobody approved within ${input.approvalTimeout}; nothing was changed`);
-      }
-      if (rb.approval?.decision === 'reject') {
-        rb.setOutcome('Rejected');
-        return rb.report(`rejected by ${rb.approval.approver}; nothing was changed`);
-      }
-    }
-    rb.setOutcome('Running');
-    await steps.apply(rb, input, rb.plan);
-    rb.setOutcome('Succeeded');
-    return rb.report();
-  } catch (err) {
-    const message = failureMessage(err);
-    if (rb.changed) await CancellationScope.nonCancellable(() => rb.compensate());
-    if (isCancellation(err)) {
-      // Cancelled (`runbook cancel`, the UI's Cancel button): the run ends CANCELLED, not FAILED.
-      // Temporal keeps no result for a cancelled run: `runbook show` and the audit read its history.
-      rb.setOutcome('Cancelled');
-      throw err;
-    }
-    rb.setOutcome('Failed');
-    throw ApplicationFailure.create({
-      type: 'RunbookFailed',
-      nonRetryable: true,
-      message: `${name} on ${target} failed: ${message}`,
-      details: [rb.report(message)],
-      cause: err instanceof Error ? err : undefined,
-    });
-  }
+/** A step nobody picked up: its host has no worker. Say so in words an operator can act on. */
+function noWorkerFailure(err: unknown, queue: string): ApplicationFailure | undefined {
+  if (!(err instanceof ActivityFailure) || !(err.cause instanceof TimeoutFailure)) return undefined;
+  if (err.cause.timeoutType !== TimeoutType.SCHEDULE_TO_START) return undefined;
+  return ApplicationFailure.create({ type: 'NoWorker', nonRetryable: true, message: `no worker serves ${queue}: start one on that host with RUNBOOK_HOST set to its name` });
 }
+
+export { isCancellation };

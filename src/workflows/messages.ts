@@ -1,7 +1,6 @@
 // Messages every runbook handles; clients import these definitions, never string names.
-import { defineQuery, defineSignal, defineUpdate } from '@temporalio/workflow';
-import type { Approval, ApprovalRequest, RunbookProgress, StepSignal } from './report';
+import { defineQuery, defineUpdate } from '@temporalio/workflow';
+import type { Approval, ApprovalRequest, RunbookProgress } from './report';
 
 export const progressQuery = defineQuery<RunbookProgress>('progress');
 export const approveUpdate = defineUpdate<Approval, [ApprovalRequest]>('approve');
-export const stepSignal = defineSignal<[StepSignal]>('stepProgress');

@@ -10,7 +10,22 @@ export type Outcome =
   | 'Failed'
   | 'Rejected'
   | 'ApprovalTimedOut'
-  | 'Cancelled';
+  | 'Drifted'
+  | 'Cancelled'
+  | 'CompensationFailed';
+
+/**
+ * A list too long for a payload (restorable files, versions): the host keeps it in a file named by
+ * its sha256; the payload carries the count and the first few items.
+ */
+export interface ListRef<T> {
+  count: number;
+  first: T[];
+  /** Absolute path on the host; absent when `first` is the whole list. */
+  file?: string;
+  /** sha256 of the file's bytes: what the plan digest covers, checked before use. */
+  sha256: string;
+}
 
 export interface FileMove {
   from: string;
@@ -28,7 +43,14 @@ export interface CommandRecord {
 }
 
 export interface StepRecord {
+  /** Stable id (`stop`, `restore`): what the audit and tests read. */
+  id: string;
+  /** What an operator reads; also the activity's summary in the Temporal UI. */
   name: string;
+  /** The step changes the host. */
+  mutates: boolean;
+  /** The activity behind the step, to find it among the run's pending activities. */
+  activityId?: string;
   state: StepState;
   attempts: number;
   startedAt?: string;
@@ -36,8 +58,11 @@ export interface StepRecord {
   durationMs?: number;
   /** What the step saw or did: counts, checksums, commands, PIDs. */
   evidence?: unknown;
-  /** The newest heartbeat detail the activity reported. */
+  /** The newest heartbeat detail of a running step, and when it came (from the server, not the history). */
   lastHeartbeat?: unknown;
+  lastHeartbeatAt?: string;
+  /** Why the previous attempt of a running step failed. */
+  lastFailure?: string;
   error?: string;
 }
 
@@ -60,6 +85,8 @@ export interface Approval {
 }
 
 export interface RunbookProgress {
+  workflowId: string;
+  runId: string;
   runbook: string;
   target: string;
   mode: 'plan' | 'apply';
@@ -68,6 +95,10 @@ export interface RunbookProgress {
   plan?: Plan;
   planDigest?: string;
   approval?: Approval;
+  /** What the run waits for now, in words (whose approval, which command). */
+  waitingFor?: string;
+  /** Resources this run holds until it ends. */
+  claims?: string[];
   steps: StepRecord[];
 }
 
@@ -78,23 +109,22 @@ export interface RunbookReport extends RunbookProgress {
   endedAt: string;
   /** True when anything on the host was changed by this run. */
   changed: boolean;
+  /** The first moves of the run (each step's evidence names the host file with all of them). */
   filesMoved: FileMove[];
+  filesMovedCount: number;
   compensations: StepRecord[];
   /** Decisions worth reading: why an undo did or did not run, rows no longer served. */
   notes: string[];
+  /** Facts that changed between the approved plan and the check before the first change. */
+  drift?: string[];
   error?: string;
 }
 
 export interface ApprovalRequest {
+  /** The run being approved: an approval never carries over to another run of the same ID. */
+  runId: string;
   approver: string;
   planDigest: string;
   decision: 'approve' | 'reject';
   comment?: string;
-}
-
-/** Sent by activities so the progress query can show attempts and heartbeats of running steps. */
-export interface StepSignal {
-  activityId: string;
-  attempt: number;
-  heartbeat?: unknown;
 }

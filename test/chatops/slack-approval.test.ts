@@ -178,7 +178,7 @@ describe('server close', () => {
     await chat.stop();
     const posted = receiver.posts.length;
     const { planDigest } = await getProgress(client, workflowId);
-    await approveRunbook(client, workflowId, { approver: 'bob', decision: 'reject', planDigest });
+    await approveRunbook(client, workflowId, { approver: 'bob', decision: 'reject', planDigest: planDigest! });
     assert.equal((await waitForReport(client.workflow.getHandle(workflowId))).report?.outcome, 'Rejected');
     await new Promise((r) => setTimeout(r, 1000)); // five poll intervals
     assert.equal(receiver.posts.length, posted);

@@ -3,11 +3,11 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import type { WorkflowHandle } from '@temporalio/client';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { approveRunbook, getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
+import { getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
 import { serviceControl } from '../../src/activities/services/index';
 import { buildLanceIncident } from '../../src/demo/lance-incident';
 import { makeService, servingPid, waitFor } from './service';
-import { startWorker, testClient, testConfig } from './temporal';
+import { answerCurrentPlan, startWorker, testClient, testConfig } from './temporal';
 
 export const HISTORIES = new URL('../fixtures/histories/', import.meta.url);
 
@@ -17,7 +17,7 @@ const worker = await startWorker(config);
 
 async function approveAndSave(name: string, run: StartedRun): Promise<void> {
   await waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 60_000);
-  await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
+  await answerCurrentPlan(client, run.workflowId, 'bob');
   const { report, error } = await waitForReport(run.handle as WorkflowHandle);
   if (report?.outcome !== 'Succeeded') throw new Error(`recording ${name} ended ${report?.outcome}: ${error}`);
   // The workflow checks its own ID against its target, so replay needs the recorded ID too.

@@ -36,3 +36,10 @@ export async function startWorker(config: Config): Promise<{ stop(): Promise<voi
     },
   };
 }
+
+/** Approves (or rejects) the plan the run shows now, by its digest, as a careful approver does. */
+export async function answerCurrentPlan(client: Client, workflowId: string, approver: string, decision: 'approve' | 'reject' = 'approve') {
+  const { getProgress, approveRunbook } = await import('../../src/client');
+  const { planDigest, runId } = await getProgress(client, workflowId);
+  return approveRunbook(client, workflowId, { approver, decision, planDigest: planDigest ?? '', runId });
+}

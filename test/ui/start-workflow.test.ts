@@ -9,7 +9,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { runbooks } from '../../src/workflows/inputs';
-import { runbookWorkflowId } from '../../src/workflows/names';
+import { resolveTarget } from '../../src/workflows/targets';
 import { makeService, servingPid, type TestService } from '../helpers/service';
 import { startWorker, testClient, testConfig } from '../helpers/temporal';
 
@@ -42,11 +42,12 @@ test('serviceRestart started from the Web UI Start Workflow form runs to complet
     mode: 'apply',
     approval: 'auto',
     requestedBy: 'ui-operator',
+    host: hostname(),
     service: service.spec,
     health: { url: service.url('/health') },
     smokeChecks: [{ url: service.url('/'), bodyMatch: '"pid"' }],
   };
-  const workflowId = runbookWorkflowId('serviceRestart', runbooks.serviceRestart.target(runbooks.serviceRestart.input.parse(input), hostname()));
+  const workflowId = resolveTarget('serviceRestart', { ...runbooks.serviceRestart.input.parse(input), host: hostname() }).workflowId;
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });
   const shot = join(tmpdir(), 'ui-start-workflow.png');
   try {

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { approveRunbook, getProgress, RefusedError, startRunbook, waitForReport } from '../../src/client';
+import { getProgress, RefusedError, startRunbook, waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { sha256File } from '../../src/activities/files';
 import { serviceControl } from '../../src/activities/services/index';
@@ -17,7 +17,7 @@ import type { LanceRestoreRequest } from '../../src/workflows/inputs';
 import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 import { rewriteManifest } from '../helpers/lance-manifest';
 import { get, waitFor } from '../helpers/service';
-import { startWorker, testClient, testConfig } from '../helpers/temporal';
+import { answerCurrentPlan, startWorker, testClient, testConfig } from '../helpers/temporal';
 
 const backendScript = fileURLToPath(new URL('../../demo/lance-images-api.mjs', import.meta.url));
 let config: Config;
@@ -88,19 +88,21 @@ describe('lanceRestore', () => {
     const run = await start({ ...input, strategy: 'auto', expectedRows: 386 });
     const { report, error } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded', error);
-    assert.deepEqual(report!.steps.map((s) => s.name), [
-      'diagnose', 'stop backend', 'wait until backend is down', 'snapshot metadata', 'restore files from LFS',
-      'verify table', 'start backend', 'wait until backend is healthy', 'smoke checks',
+    assert.deepEqual(report!.steps.map((s) => s.id), [
+      'resolve', 'diagnose', 'stop-backend', 'wait-backend-down', 'snapshot', 'restore',
+      'verify', 'start-backend', 'wait-backend-healthy', 'smoke',
     ]);
-    const byName = Object.fromEntries(report!.steps.map((s) => [s.name, s.evidence as Record<string, any>]));
-    assert.equal(byName['restore files from LFS']!.restored, 295);
-    assert.deepEqual(byName['verify table'], { version: 421, countRows: 386, scannedRows: 386 });
+    const byId = Object.fromEntries(report!.steps.map((s) => [s.id, s.evidence as Record<string, any>]));
+    assert.equal(byId['restore']!.restored, 295);
+    assert.deepEqual(byId['verify'], { version: 421, countRows: 386, scannedRows: 386 });
+    assert.equal(byId['diagnose']!.restorable.count, 295);
+    assert.equal(byId['diagnose']!.restorable.first.length, 5, 'the payload carries the first few; the host keeps the list');
     assert.deepEqual(await apiRows(api), { status: 200, rows: 386, version: 421 });
 
     const data = await readdir(join(incident.tableDir, 'data'));
     assert.equal(data.length, 386);
     assert.equal(data.filter((f) => f.includes('restore-tmp')).length, 0, 'no temp files left');
-    const sums = (await readFile(join(byName['snapshot metadata']!.destination, 'SHA256SUMS'), 'utf8')).trim().split('\n');
+    const sums = (await readFile(join(byId['snapshot']!.destination, 'SHA256SUMS'), 'utf8')).trim().split('\n');
     assert.ok(sums.some((l) => l.endsWith('_versions/421.manifest')), 'the snapshot lists the manifest it copied');
     assert.equal((await diagnoseLance(incident.tableDir)).healthy, true);
   });
@@ -113,7 +115,7 @@ describe('lanceRestore', () => {
     assert.ok(plan!.actions.some((a) => /356 rows of version 421 will no longer be served/.test(a)), plan!.actions.join('\n'));
     assert.equal((await apiRows(api)).status, 500, 'nothing changes before approval');
 
-    await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve' });
+    await answerCurrentPlan(client, run.workflowId, 'bob');
     const { report, error } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded', error);
     assert.deepEqual(await apiRows(api), { status: 200, rows: 30, version: 61 });
@@ -159,7 +161,29 @@ describe('lanceRestore', () => {
     const first = await start({ ...input, approval: 'required' });
     await assert.rejects(start({ ...input, mode: 'plan' }), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
     await waitFor('approval', async () => (await getProgress(client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
-    await approveRunbook(client, first.workflowId, { approver: 'bob', decision: 'reject' });
+    await answerCurrentPlan(client, first.workflowId, 'bob', 'reject');
     assert.equal((await waitForReport(first.handle)).report?.outcome, 'Rejected');
+  });
+
+  test('one run per resource: the same table spelled /t/ is the same run; a serviceRestart of its backend is refused naming the holder', async () => {
+    const { input } = await scene({ newRows: 40, missing: 5 });
+    const first = await start({ ...input, approval: 'required' });
+    await assert.rejects(start({ ...input, tableDir: `${input.tableDir}/`, mode: 'plan' }), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
+    await waitFor('approval', async () => (await getProgress(client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    const restart = await startRunbook(client, config, 'serviceRestart', { mode: 'apply', approval: 'auto', service: input.service! }, { requestedBy: 'carol', origin: 'test' });
+    const refused = await waitForReport(restart.handle);
+    assert.equal(refused.ok, false);
+    const said = refused.report?.error ?? refused.error ?? '';
+    assert.match(said, /^(service:[^ ]+:exec\/images-api|path:[^ ]+\.pid) is held by /);
+    assert.ok(said.includes(`is held by ${first.workflowId}`), said);
+    assert.equal(refused.report?.changed, false);
+    assert.deepEqual(refused.report?.steps.map((s) => s.id), ['resolve'], 'nothing ran after the refused claim');
+    await answerCurrentPlan(client, first.workflowId, 'bob', 'reject');
+    assert.equal((await waitForReport(first.handle)).report?.outcome, 'Rejected');
+    // The claim ended with the run: the backend can be restarted now.
+    const next = await startRunbook(client, config, 'serviceRestart', { mode: 'apply', approval: 'required', service: input.service! }, { requestedBy: 'carol', origin: 'test' });
+    await waitFor('approval', async () => (await getProgress(client, next.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    await answerCurrentPlan(client, next.workflowId, 'bob', 'reject');
+    assert.equal((await waitForReport(next.handle)).report?.outcome, 'Rejected');
   });
 });

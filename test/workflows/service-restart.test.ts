@@ -1,6 +1,7 @@
 // serviceRestart against the real dev server, a real worker and a real HTTP service process.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { approveRunbook, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../../src/client';
@@ -9,7 +10,7 @@ import { serviceControl } from '../../src/activities/services/index';
 import type { ServiceRestartRequest } from '../../src/workflows/inputs';
 import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy } from '../../src/workflows/names';
 import { get, isAlive, makeService, servingPid, waitFor, type Answer, type TestService, restartInput, runningService as startedService } from '../helpers/service';
-import { startWorker, testClient, testConfig } from '../helpers/temporal';
+import { answerCurrentPlan, startWorker, testClient, testConfig } from '../helpers/temporal';
 
 let config: Config;
 let client: Client;
@@ -59,9 +60,11 @@ describe('serviceRestart', () => {
     const newPid = await servingPid(service);
     assert.ok(newPid && newPid !== oldPid, `a new process serves (old ${oldPid}, new ${newPid})`);
     const report = finished.report!;
-    assert.deepEqual(report.steps.map((s) => s.name), ['diagnose', 'stop', 'wait until down', 'start', 'wait healthy', 'smoke checks']);
+    assert.deepEqual(report.steps.map((s) => s.id), ['resolve', 'diagnose', 'stop', 'wait-down', 'start', 'wait-healthy', 'smoke']);
+    assert.deepEqual(report.steps.filter((s) => s.mutates).map((s) => s.id), ['stop', 'start']);
+    assert.deepEqual(report.claims, [`path:${report.target.split('/')[0]}:${service.spec.pidFile}`, `service:${report.target.split('/')[0]}:exec/web`].sort());
     assert.ok(report.steps.every((s) => s.state === 'completed' && s.attempts >= 1 && s.durationMs !== undefined));
-    assert.equal((report.steps[3]!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
+    assert.equal((report.steps.find((s) => s.id === 'start')!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
     assert.equal(report.changed, true);
 
     const { typedSearchAttributes } = await run.handle.describe();
@@ -77,7 +80,7 @@ describe('serviceRestart', () => {
     const { report } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Planned');
     assert.equal(report?.changed, false);
-    assert.deepEqual(report?.steps.map((s) => s.name), ['diagnose']);
+    assert.deepEqual(report?.steps.map((s) => s.id), ['diagnose']);
     assert.match(report!.plan!.actions[0]!, /^stop planned/);
     assert.equal(await servingPid(service), pid);
   });
@@ -87,12 +90,12 @@ describe('serviceRestart', () => {
     const run = await start(restartInput(service, { approval: 'required' }), 'alice');
     await awaitingApproval(run.workflowId);
 
-    await assert.rejects(approveRunbook(client, run.workflowId, { approver: 'alice', decision: 'approve' }), (err: Error) => err instanceof RefusedError && /self-approval refused: alice/.test(err.message));
+    await assert.rejects(answerCurrentPlan(client, run.workflowId, 'alice'), (err: Error) => err instanceof RefusedError && /self-approval refused: alice/.test(err.message));
     await assert.rejects(approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: 'deadbeef' }), (err: Error) => err instanceof RefusedError && /stale plan: digest deadbeef/.test(err.message));
     assert.equal(await servingPid(service), pid, 'nothing happens before approval');
 
     const { planDigest } = await getProgress(client, run.workflowId);
-    const approval = await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest });
+    const approval = await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: planDigest! });
     assert.equal(approval.approver, 'bob');
     const { report } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded');
@@ -116,7 +119,7 @@ describe('serviceRestart', () => {
     const { service, pid } = await runningService('rejected');
     const run = await start(restartInput(service, { approval: 'required' }));
     await awaitingApproval(run.workflowId);
-    await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'reject' });
+    await answerCurrentPlan(client, run.workflowId, 'bob', 'reject');
     const { report } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Rejected');
     assert.equal(await servingPid(service), pid);
@@ -127,7 +130,7 @@ describe('serviceRestart', () => {
     const first = await start(restartInput(service, { approval: 'required' }));
     await assert.rejects(start(restartInput(service)), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
     await awaitingApproval(first.workflowId);
-    await approveRunbook(client, first.workflowId, { approver: 'bob', decision: 'reject' });
+    await answerCurrentPlan(client, first.workflowId, 'bob', 'reject');
     await waitForReport(first.handle);
     const next = await start(restartInput(service, { mode: 'plan' }));
     assert.equal(next.workflowId, first.workflowId);
@@ -149,7 +152,7 @@ describe('serviceRestart', () => {
 
   test('a workflow ID that does not name the target is refused (one run per target holds for UI starts too)', async () => {
     const { service, pid } = await runningService('wrong-id');
-    const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId: `my-restart-${Date.now()}`, args: [restartInput(service)] });
+    const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId: `my-restart-${Date.now()}`, args: [{ ...restartInput(service), host: hostname() }] });
     const finished = await waitForReport(handle);
     assert.match(finished.error!, /workflow ID must be "serviceRestart:[^"]+\/exec\/wrong-id"/);
     assert.equal(await servingPid(service), pid);
@@ -171,10 +174,11 @@ describe('serviceRestart', () => {
     const run = await start(restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 1, delayMs: 100 }] }));
     const finished = await waitForReport(run.handle);
     assert.equal(finished.ok, false);
+    assert.deepEqual(finished.report?.compensations.map((c) => [c.id, c.state, c.error]), [['start-again', 'completed', undefined]]);
     assert.equal(finished.report?.outcome, 'Failed');
     assert.match(finished.report!.error!, new RegExp(`${service.url('/')}: body does not match /no-such-text/`));
     assert.equal(finished.report?.steps.at(-1)?.state, 'failed');
-    assert.deepEqual(finished.report?.compensations.map((c) => [c.name, c.state]), [['start again after failure', 'completed']]);
+    assert.deepEqual(finished.report?.compensations.map((c) => [c.id, c.state, c.error]), [['start-again', 'completed', undefined]]);
     assert.ok(await servingPid(service));
     assert.equal((await run.handle.describe()).typedSearchAttributes.get(RunbookOutcome), 'Failed');
   });

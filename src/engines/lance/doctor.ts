@@ -30,13 +30,18 @@ export interface LanceDiagnosis {
   engine: 'lance';
   path: string;
   lfsRepo: string;
+  /** No findings at all: the doctor's exit contract (0 healthy, 1 any finding) follows this. */
   healthy: boolean;
+  /** Every file the version Lance reads is in place (a table can be readable and still have findings). */
+  currentComplete: boolean;
   /** The version Lance opens: the highest manifest number. */
   currentVersion: number;
   currentRows: number;
   latestCompleteVersion: number | null;
   /** Versions newer than the newest complete one: what a fallback moves aside. */
   brokenVersions: number[];
+  /** Table-relative manifests and transaction files of the broken versions: what a fallback moves aside. */
+  brokenFiles: string[];
   missingCount: number;
   versions: Array<Pick<VersionInspection, 'version' | 'rows' | 'complete' | 'missing' | 'pointers'> & { wrongSize: string[] }>;
   restorable: RestorableFile[];
@@ -110,11 +115,15 @@ export async function diagnoseLance(tableDir: string, options: DiagnoseOptions =
     engine: 'lance',
     path: tableDir,
     lfsRepo,
-    healthy: current.complete,
+    // Any finding counts, an unreadable older manifest or orphan files included: a table reported as
+    // healthy must have nothing for an operator to look at.
+    healthy: findings.length === 0,
+    currentComplete: current.complete,
     currentVersion,
     currentRows: current.rows,
     latestCompleteVersion,
     brokenVersions: broken.map((v) => v.version).sort((a, b) => a - b),
+    brokenFiles: broken.sort((a, b) => a.version - b.version).flatMap((v) => [v.file, ...(v.transactionFile && !v.transactionMissing ? [v.transactionFile] : [])]),
     missingCount: needed.size,
     versions: inspection.versions.map((v) => ({ version: v.version, rows: v.rows, complete: v.complete, missing: v.missing, pointers: v.pointers, wrongSize: v.wrongSize.map((w) => w.path) })),
     restorable,

@@ -1,0 +1,104 @@
+// The full restore of a Lance table's missing files from git-LFS objects: the one step of
+// lanceRestore that writes data. It heartbeats per file and per 64 MiB inside a file, honours
+// cancellation between chunks, and a retry resumes after the last file that was durable.
+import { readdir, stat, unlink } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { activityInfo } from '@temporalio/activity';
+import type { RestorableFile } from '../engines/lance/doctor';
+import { resolveInsideTable } from '../engines/lance/inspect';
+import { copyVerifiedObjects, gitDir, hashFile } from '../engines/lfs/store';
+import { lfsObjectRelPath } from '../format/lfs/pointer';
+import type { FileMove, ListRef } from '../workflows/report';
+import { moveRecorded } from './files';
+import { cancellationSignal, pause, reportProgress } from './progress';
+import { keepList, readList } from './state';
+
+interface RestoreProgress {
+  /** Files at the front of the list that are restored, verified and durable: a retry starts after them. */
+  done: number;
+  bytes: number;
+  /** The file being copied now, and how far (for large objects). */
+  current?: { path: string; bytes: number; size: number };
+}
+
+/**
+ * Files per batch: small files are written one after another while their fsyncs run in the thread
+ * pool; a large file goes alone. Each file is reported once it is durable.
+ */
+const RESTORE_BATCH = 64;
+
+/**
+ * Copies each file's LFS object into the table: sha256 and size verified while copying, written to a
+ * temp file, fsynced, linked into place (never over a file), the directory fsynced. Whatever stood at
+ * the path (a pointer text, a short file) is moved to `replacedDir` first. A retry skips the files
+ * its last heartbeat counted, and finds any later ones in place (`already`, not copied again).
+ * `pauseMs` paces the restore: that long after each file, heartbeating.
+ */
+export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: ListRef<RestorableFile>; replacedDir: string; pauseMs?: number }) {
+  const all = await readList(args.files);
+  const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
+  const [git, stale] = await Promise.all([gitDir(args.lfsRepo), removeStaleTempFiles(args.tableDir, all)]);
+  const progress: RestoreProgress = { done: resumed.done, bytes: resumed.bytes };
+  const moved: FileMove[] = [];
+  let copied = 0;
+  const files = all.slice(resumed.done).map((file) => ({ file, destination: resolveInsideTable(args.tableDir, file.path) }));
+  const { error } = await copyVerifiedObjects(
+    files.map(({ file, destination }) => ({ objectPath: join(git, lfsObjectRelPath(file.oid)), pointer: { oid: file.oid, size: file.size }, destination })),
+    {
+      batchSize: RESTORE_BATCH,
+      signal: cancellationSignal(),
+      onProgress: ({ index, bytes, size }) => reportProgress({ ...progress, current: { path: files[index]!.file.path, bytes, size } }),
+      beforeItem: async (i) => {
+        const { file, destination } = files[i]!;
+        if (file.now === 'missing') return;
+        const replaced = await moveAside(destination, join(args.replacedDir, file.path), file);
+        if (replaced) moved.push(replaced);
+      },
+      onFileDone: async (result, i) => {
+        if (!result.already) copied += 1;
+        progress.done += 1;
+        progress.bytes += files[i]!.file.size;
+        reportProgress({ done: progress.done, bytes: progress.bytes });
+        if (args.pauseMs) await pause(args.pauseMs, { done: progress.done, bytes: progress.bytes });
+      },
+    },
+  );
+  if (error !== undefined) throw error;
+  return { restored: all.length, resumedAfter: resumed.done, copiedThisAttempt: copied, staleTempFilesRemoved: stale, bytes: progress.bytes, filesMoved: await keepList(moved) };
+}
+
+/**
+ * A worker killed mid-copy leaves `<file>.restore-tmp-<random>` behind: our own partial copy of a file
+ * still missing, never operator data. Remove those of the files this step restores, and nothing else.
+ */
+async function removeStaleTempFiles(tableDir: string, files: RestorableFile[]): Promise<number> {
+  const ours = new Set(files.map((f) => resolveInsideTable(tableDir, f.path)));
+  const dirs = new Set([...ours].map((p) => dirname(p)));
+  let removed = 0;
+  for (const dir of dirs) {
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const at = name.indexOf('.restore-tmp-');
+      if (at > 0 && ours.has(join(dir, name.slice(0, at)))) {
+        await unlink(join(dir, name));
+        removed += 1;
+      }
+    }
+  }
+  return removed;
+}
+
+/**
+ * Moves what stands at `destination` (a pointer text, a short file) to `to` before the restore.
+ * A retry after the move finds nothing to move; after the move and the copy (done beyond the last
+ * heartbeat) it finds the restored file in its place and `to` taken: nothing to move either.
+ */
+async function moveAside(destination: string, to: string, file: RestorableFile): Promise<FileMove | undefined> {
+  try {
+    return await moveRecorded(destination, to);
+  } catch (err) {
+    if ((err as Error).message.includes('it is gone')) return undefined;
+    const restored = await hashFile(destination).catch(() => undefined);
+    if (restored && restored.sha256 === file.oid && restored.bytes === file.size && (await stat(to).then(() => true, () => false))) return undefined;
+    throw err;
+  }
+}
