@@ -139,7 +139,10 @@ describe('JSON API runs', () => {
     const self = await api(chat.url, 'POST', `${path}/approve`, DEPLOY, { decision: 'approve', planDigest: awaiting.planDigest });
     assert.equal(self.status, 409, 'deploy-bot may approve, but not its own run');
     assert.match(self.body.error, /self-approval refused: deploy-bot requested this run/);
-    const narrow = await api(chat.url, 'POST', `${path}/approve`, NARROW, { decision: 'approve' });
+    const undigested = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve' });
+    assert.equal(undigested.status, 400, 'an approval names the plan it approves');
+    assert.match(undigested.body.error, /^invalid request: planDigest: is required/);
+    const narrow = await api(chat.url, 'POST', `${path}/approve`, NARROW, { decision: 'approve', planDigest: awaiting.planDigest });
     assert.equal(narrow.status, 403);
     assert.match(narrow.body.error, /narrow-bot has no role that may approve serviceRestart/);
     const stale = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve', planDigest: 'deadbeef' });
@@ -161,7 +164,7 @@ describe('JSON API runs', () => {
     assert.equal(done.approval.approver, 'review-bot');
     assert.notEqual(await servingPid(service), pid);
 
-    const late = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve' });
+    const late = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve', planDigest: awaiting.planDigest });
     assert.equal(late.status, 409);
     assert.match(late.body.error, /not awaiting approval/);
 
@@ -224,6 +227,6 @@ describe('JSON API runs', () => {
 
     const missing = `serviceRestart:nowhere/exec/${unique('api-none')}`;
     assert.equal((await api(chat.url, 'GET', `/api/runs/${encodeURIComponent(missing)}`, DEPLOY)).status, 404);
-    assert.equal((await api(chat.url, 'POST', `/api/runs/${encodeURIComponent(missing)}/approve`, REVIEWER, { decision: 'approve' })).status, 404);
+    assert.equal((await api(chat.url, 'POST', `/api/runs/${encodeURIComponent(missing)}/approve`, REVIEWER, { decision: 'approve', planDigest: 'a'.repeat(64) })).status, 404);
   });
 });
