@@ -1,0 +1,174 @@
+// One object of a verified copy, staged: checked against its pointer and written to a new temp file
+// beside its destination, whose fsync then runs in the background. Placing it is copy.ts's job.
+// Engine code: node:fs and node:crypto; no Temporal.
+import { createHash, type Hash } from 'node:crypto';
+import { closeSync, fstatSync, openSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { LfsPointerError, assertLfsOid, type LfsPointer } from '../../format/lfs/pointer';
+import { LfsObjectMismatchError, LfsObjectMissingError, throwIfAborted } from './errors';
+import { CHUNK, SMALL_OBJECT, createTemp, fsyncFd, progressEvery, readAt, readFully, removeMadeDirs, rmQuietly, writeAllAt, writeFully } from './file-io';
+import { conflict, inspectDestination } from './destination';
+import { hashFile, type HashOptions } from './objects';
+
+export interface CopyVerifiedItem {
+  objectPath: string;
+  pointer: LfsPointer;
+  destination: string;
+}
+
+export interface CopyVerifiedOptions {
+  /**
+   * Replace a destination that holds exactly this pointer's text (a checkout without smudge), as
+   * `git lfs checkout` does. Off by default: any existing destination with other content is refused.
+   */
+  replacePointerFile?: boolean;
+  /**
+   * Checked before each file and between the 1 MiB chunks of one. Once it is aborted the copy stops:
+   * the temp file being written is removed, its destination is left as it was, and the error is an
+   * AbortError (`name === 'AbortError'`, the signal's reason as `cause`).
+   */
+  signal?: AbortSignal;
+  /**
+   * How far the copy of item `index` (of `size` bytes) is: `bytes` read of it so far, each time
+   * another 64 MiB is done (copying it, or hashing a file already at its destination). Small files
+   * get no call; their completion is the signal.
+   */
+  onProgress?: (progress: { index: number; bytes: number; size: number }) => void;
+}
+
+export interface Staged {
+  /** The item's position in the caller's list. */
+  index: number;
+  destination: string;
+  pointer: LfsPointer;
+  sha256: string;
+  bytes: number;
+  /** The destination already holds these bytes: `fd` is the destination, only fsynced. */
+  already: boolean;
+  /** Open on the verified temp file (or the destination when `already`); closed when placed. */
+  fd: number;
+  /** The fsync of `fd`, started when staged: resolves to its error, if any (never rejects). */
+  synced: Promise<unknown>;
+  /** The verified temp file, until it is in place. */
+  tmp?: string;
+  /** Rename over the destination (it holds this pointer's text and replacePointerFile is set). */
+  replace: boolean;
+  /** The first directory that `mkdir -p` made for the destination. */
+  madeDir?: string;
+}
+
+/** The signal and progress of item `index`, in the shape hashFile takes. */
+export function hashingFor(index: number, size: number, { signal, onProgress }: CopyVerifiedOptions): HashOptions {
+  return { signal, onProgress: onProgress && ((bytes) => onProgress({ index, bytes, size })) };
+}
+
+/** Verify the object against its pointer and write it to a new temp file next to the destination. */
+export async function stage({ objectPath, pointer, destination }: CopyVerifiedItem, index: number, tmpSuffix: string, options: CopyVerifiedOptions): Promise<Staged> {
+  assertLfsOid(pointer.oid);
+  const expected = { oid: pointer.oid, size: pointer.size };
+  if (pointer.extensions?.length) {
+    throw new LfsPointerError('unsupported-extension', `the pointer uses extensions (${pointer.extensions.map((e) => e.name).join(', ')}): the stored object is not the file's content`);
+  }
+  const base = { index, destination, pointer, sha256: pointer.oid, bytes: pointer.size };
+  const hashing = hashingFor(index, pointer.size, options);
+
+  let replace = false;
+  const existing = await inspectDestination(destination, pointer, hashing);
+  if (existing.kind === 'same') {
+    const fd = openSync(destination, 'r');
+    return { ...base, already: true, fd, synced: fsyncFd(fd), replace };
+  }
+  if (existing.kind === 'pointer' && options.replacePointerFile) replace = true;
+  else if (existing.kind !== 'absent') throw conflict(destination, pointer, existing);
+
+  let source: number;
+  try {
+    source = openSync(objectPath, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LfsObjectMissingError(objectPath, pointer.oid);
+    throw err;
+  }
+  const dir = dirname(destination);
+  const tmp = `${destination}.restore-tmp-${tmpSuffix}`;
+  let madeDir: string | undefined;
+  let fd: number | undefined;
+  try {
+    if (pointer.size <= SMALL_OBJECT) {
+      // One read of up to size + 1 bytes tells a short or long object from a good one.
+      const buf = Buffer.allocUnsafe(pointer.size + 1);
+      const bytes = readFully(source, buf);
+      const sha256 = bytes === pointer.size ? createHash('sha256').update(buf.subarray(0, bytes)).digest('hex') : '';
+      if (sha256 !== pointer.oid) {
+        const actual = bytes === pointer.size ? { sha256, bytes } : await hashFile(objectPath, hashing);
+        throw new LfsObjectMismatchError(objectPath, expected, { oid: actual.sha256, size: actual.bytes });
+      }
+      ({ fd, madeDir } = createTemp(tmp, dir));
+      writeFully(fd, buf.subarray(0, bytes));
+    } else {
+      const size = fstatSync(source).size;
+      if (size !== pointer.size) {
+        // Known bad before writing anything: hash for the report, write nothing.
+        const actual = await hashFile(objectPath, hashing);
+        throw new LfsObjectMismatchError(objectPath, expected, { oid: actual.sha256, size: actual.bytes });
+      }
+      ({ fd, madeDir } = createTemp(tmp, dir));
+      const hash = createHash('sha256');
+      const bytes = await copyHashing(source, fd, hash, destination, hashing);
+      const sha256 = hash.digest('hex');
+      if (sha256 !== pointer.oid || bytes !== pointer.size) throw new LfsObjectMismatchError(objectPath, expected, { oid: sha256, size: bytes });
+    }
+    return { ...base, already: false, fd, synced: fsyncFd(fd), tmp, replace, madeDir };
+  } catch (err) {
+    if (fd !== undefined) {
+      closeSync(fd);
+      rmQuietly(tmp);
+    }
+    if (madeDir) removeMadeDirs(dir, madeDir);
+    throw err;
+  } finally {
+    closeSync(source);
+  }
+}
+
+/** A failed or abandoned item: its temp file and the directories made for it go (its fd is closed). */
+export function discard(s: Staged): void {
+  if (s.tmp) rmQuietly(s.tmp);
+  s.tmp = undefined;
+  if (s.madeDir) removeMadeDirs(dirname(s.destination), s.madeDir);
+}
+
+/**
+ * Copy `source` to the temp file `out` in 1 MiB chunks, reading the next chunk while the last is
+ * written; the signal is checked and progress reported between chunks.
+ */
+async function copyHashing(source: number, out: number, hash: Hash, destination: string, { signal, onProgress }: HashOptions): Promise<number> {
+  const progress = progressEvery(onProgress);
+  const buffers = [takeBuffer(), takeBuffer()] as const;
+  let writing: Promise<void> = Promise.resolve();
+  try {
+    let which = 0;
+    let pos = 0;
+    for (;;) {
+      throwIfAborted(signal, `copying to ${destination}`);
+      const buf = buffers[which]!;
+      const bytesRead = await readAt(source, buf, pos);
+      if (bytesRead === 0) break;
+      const chunk = buf.subarray(0, bytesRead);
+      hash.update(chunk);
+      await writing;
+      writing = writeAllAt(out, chunk, pos);
+      pos += bytesRead;
+      progress(pos);
+      which ^= 1;
+    }
+    await writing;
+    return pos;
+  } finally {
+    await writing.catch(() => {}); // never reuse a buffer under a pending write
+    if (spareBuffers.length < 16) spareBuffers.push(...buffers);
+  }
+}
+
+/** Reused 1 MiB buffers: allocating two per file costs more than copying a small file. */
+const spareBuffers: Buffer[] = [];
+const takeBuffer = () => spareBuffers.pop() ?? Buffer.allocUnsafe(CHUNK);
