@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-// Set-up shared by `npm start` and `npm test` on a fresh clone: npm dependencies, then the Temporal
-// CLI (PATH or TEMPORAL_CLI, else built once with Go into .tools/bin), then runs the given command
-// with TEMPORAL_CLI pointing at it. Plain Node and no dependencies: it runs before they exist.
+// Set-up shared by `npm start` and `npm test` on a fresh clone: the Debian packages the command needs
+// (installed with apt-get when running as root, else exit 2 with the command to run), npm
+// dependencies, then the Temporal CLI (PATH or TEMPORAL_CLI, else built once with Go into
+// .tools/bin), then runs the given command with TEMPORAL_CLI pointing at it. Plain Node and no
+// dependencies: it runs before they exist.
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
 const fs = require('node:fs');
@@ -17,6 +19,66 @@ function fail(msg) {
   process.exit(2);
 }
 
+function onPath(name) {
+  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
+    const candidate = path.join(dir, name);
+    if (dir && fs.existsSync(candidate)) return candidate;
+  }
+  return undefined;
+}
+
+// Debian packages, each with how to tell it is there. The UI test launches CHROMIUM_PATH (default
+// /usr/bin/chromium), so a chromium found elsewhere on PATH is handed to it through that variable.
+const chromiumPath = () => (process.env.CHROMIUM_PATH && fs.existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : onPath('chromium'));
+const PACKAGES = {
+  git: () => onPath('git'),
+  'git-lfs': () => onPath('git-lfs'), // incident tables are built in git-LFS repositories
+  podman: () => onPath('podman'), // the container adapter's tests drive the real CLI
+  chromium: chromiumPath, // the Web UI test drives a real browser
+};
+
+// What each npm script needs. `npm start` itself runs only Node programs; git-lfs is for
+// `runbook demo lance` beside it and for lanceRestore reading pointers of a git-LFS repository.
+const NEEDS = {
+  start: ['git', 'git-lfs'],
+  test: ['git', 'git-lfs', 'podman', 'chromium'],
+  'record-history': ['git', 'git-lfs'],
+  bench: ['git', 'git-lfs'],
+};
+
+function scriptName(commandArgs) {
+  if (process.env.npm_lifecycle_event in NEEDS) return process.env.npm_lifecycle_event;
+  // Run directly (`node scripts/setup.cjs tsx test/run.ts`): go by the program it starts.
+  if (commandArgs.includes('test/run.ts')) return commandArgs.includes('--record-history') ? 'record-history' : 'test';
+  if (commandArgs.includes('src/stack.ts')) return 'start';
+  if (commandArgs.includes('bench/run.ts')) return 'bench';
+  return undefined;
+}
+
+function ensureSystemPackages(script) {
+  const missing = () => (NEEDS[script] || []).filter((name) => !PACKAGES[name]());
+  const wanted = missing();
+  if (!wanted.length) return;
+  const list = wanted.join(' ');
+  const apt = onPath('apt-get');
+  const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
+  if (!apt) {
+    fail(`npm ${script} needs packages that are not installed: ${wanted.join(', ')}; apt-get is not available to install them. Install them with your package manager, then run npm ${script} again (on Debian or Ubuntu: sudo apt-get update && sudo apt-get install -y --no-install-recommends ${list})`);
+  }
+  if (!isRoot) {
+    fail(`npm ${script} needs packages that are not installed: ${wanted.join(', ')}. Install them, then run npm ${script} again:\n  sudo apt-get update && sudo apt-get install -y --no-install-recommends ${list}`);
+  }
+  say(`installing Debian packages for npm ${script}: ${list}`);
+  // Non-interactive, and waiting for a dpkg lock another install holds instead of failing at once.
+  const env = { ...process.env, DEBIAN_FRONTEND: 'noninteractive' };
+  const lock = ['-o', 'DPkg::Lock::Timeout=600'];
+  const run = (args) => spawnSync(apt, [...lock, ...args], { stdio: 'inherit', env }).status === 0;
+  if (!run(['update', '-qq'])) fail(`apt-get update failed (see above); fix it, then run: apt-get install -y --no-install-recommends ${list}`);
+  if (!run(['install', '-y', '-qq', '--no-install-recommends', ...wanted])) fail(`apt-get install of ${list} failed (see above)`);
+  const still = missing();
+  if (still.length) fail(`installed ${list}, but ${still.join(', ')} still cannot be found on PATH`);
+}
+
 function ensureDependencies() {
   const installed = path.join(root, 'node_modules', '.package-lock.json');
   const lock = path.join(root, 'package-lock.json');
@@ -24,14 +86,6 @@ function ensureDependencies() {
   say('installing npm dependencies (npm ci)');
   const r = spawnSync('npm', ['ci', '--no-audit', '--no-fund'], { cwd: root, stdio: 'inherit' });
   if (r.status !== 0) fail('npm ci failed');
-}
-
-function onPath(name) {
-  for (const dir of (process.env.PATH || '').split(path.delimiter)) {
-    const candidate = path.join(dir, name);
-    if (dir && fs.existsSync(candidate)) return candidate;
-  }
-  return undefined;
 }
 
 function versionOf(binary) {
@@ -64,13 +118,17 @@ function ensureTemporalCli() {
   return cached;
 }
 
+const [command, ...args] = process.argv.slice(2);
+// System packages first: the quickest check, and the one a person may have to act on.
+ensureSystemPackages(scriptName(process.argv.slice(2)));
 ensureDependencies();
 const cli = ensureTemporalCli();
 say(`temporal CLI: ${cli} (${versionOf(cli)})`);
 
-const [command, ...args] = process.argv.slice(2);
 if (!command) process.exit(0);
-const child = spawn(command, args, { cwd: root, stdio: 'inherit', env: { ...process.env, TEMPORAL_CLI: cli } });
+const chromium = chromiumPath();
+const env = { ...process.env, TEMPORAL_CLI: cli, ...(chromium ? { CHROMIUM_PATH: chromium } : {}) };
+const child = spawn(command, args, { cwd: root, stdio: 'inherit', env });
 // Ctrl-C reaches the whole process group; the child shuts its own children down, we wait for it.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 : 1)));

@@ -1,11 +1,12 @@
 // `runbook doctor lance` and `runbook demo lance` as an operator runs them: the real CLI process on a
 // real incident table, exit codes, human and JSON output.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
+import * as lancedb from '@lancedb/lancedb';
 import { execa } from 'execa';
 import type { Config } from '../src/config';
 import { buildLanceIncident, type LanceIncident } from '../src/demo/lance-incident';
@@ -32,6 +33,19 @@ after(async () => {
   await execa('sh', ['-c', `kill $(cat ${join(sandbox, 'images-api.pid')}) 2>/dev/null || true`]);
   await rm(sandbox, { recursive: true, force: true });
 });
+
+/** A LanceDB table written by lancedb itself: versions 1, 2, 3 with 2, 4, 6 rows. */
+async function threeVersionTable(name: string): Promise<string> {
+  const dbDir = join(sandbox, `db-${name}`);
+  const db = await lancedb.connect(dbDir);
+  const rows = (from: number) => [0, 1].map((k) => ({ id: from + k, name: `img-${from + k}.jpg` }));
+  const table = await db.createTable('images', rows(0), { storageOptions: { new_table_enable_v2_manifest_paths: 'false' } });
+  await table.add(rows(2));
+  await table.add(rows(4));
+  table.close();
+  db.close();
+  return join(dbDir, 'images.lance');
+}
 
 describe('runbook doctor lance', () => {
   test('on the incident: exit 1, names version 421, its 295 missing files, all restorable, and the complete version 61', async () => {
@@ -61,6 +75,30 @@ describe('runbook doctor lance', () => {
     assert.ok(d.findings.some((f: { code: string }) => f.code === 'CURRENT_VERSION_INCOMPLETE'));
   });
 
+  test('a whole table: exit 0, healthy, no findings', async () => {
+    const tableDir = await threeVersionTable('whole');
+    const { exitCode, stdout } = await runbook(['doctor', 'lance', tableDir]);
+    assert.equal(exitCode, 0, stdout);
+    assert.match(stdout, /: healthy\n/);
+    assert.doesNotMatch(stdout, /finding/);
+  });
+
+  test('the version Lance reads is whole but an older manifest is damaged: a finding, so exit 1 and NOT healthy', async () => {
+    const tableDir = await threeVersionTable('damaged');
+    await writeFile(join(tableDir, '_versions', '2.manifest'), 'not a manifest at all');
+    const human = await runbook(['doctor', 'lance', tableDir]);
+    assert.equal(human.exitCode, 1, human.stdout);
+    assert.match(human.stdout, /NOT healthy/);
+    assert.match(human.stdout, /Lance reads version 3 \(6 rows\)\n/, 'the version Lance reads is complete');
+    assert.match(human.stdout, /\[MANIFEST_UNREADABLE\] version 2: /);
+
+    const json = await runbook(['doctor', 'lance', tableDir, '--json']);
+    assert.equal(json.exitCode, 1);
+    const d = JSON.parse(json.stdout);
+    assert.deepEqual([d.healthy, d.currentComplete, d.currentVersion], [false, true, 3]);
+    assert.deepEqual(d.findings.map((f: { code: string }) => f.code), ['MANIFEST_UNREADABLE']);
+  });
+
   test('not a Lance table: exit 2 and the reason', async () => {
     const { exitCode, stderr } = await runbook(['doctor', 'lance', sandbox]);
     assert.equal(exitCode, 2);
@@ -74,6 +112,15 @@ describe('runbook demo lance', () => {
     assert.equal(exitCode, 0, stderr);
     assert.match(stderr, /GET \/api\/images → 500 .*Not found/);
     assert.match(stderr, /backend after the run: GET \/api\/images → 200 \{"rows":386,"version":421\}/);
-    assert.match(stdout.split('\n')[0]!, /^lanceRestore:.+\/lance:.+images\.lance$/);
+    const [workflowId, ...report] = stdout.split('\n');
+    assert.match(workflowId!, /^lanceRestore:.+\/lance:.+images\.lance$/);
+    // A short report a person reads at the terminal: counts, not the 295 files.
+    const text = report.join('\n');
+    assert.match(text, /^Succeeded: lanceRestore on /m, text);
+    assert.match(text, /^ +\d+ +diagnose +completed +1 .*restorable: 295\b/m, text);
+    assert.match(text, /^ +\d+ +restore files from LFS +completed +\d+ .*restored=295\b/m, text);
+    assert.match(text, /^ {2}changed +yes/m, text);
+    assert.ok(report.length < 40, `${report.length} lines:\n${text}`);
+    assert.doesNotMatch(text, /data\/\S+\.lance/, 'no file of the 295 is listed');
   });
 });

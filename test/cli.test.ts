@@ -51,7 +51,7 @@ async function inputFile(name: string, content: unknown): Promise<string> {
 
 const expectedId = (service: TestService) => `serviceRestart:${hostname()}/exec/${service.spec.name}`;
 
-/** stdout of `start --wait`: the workflow ID on line 1, then the report as JSON. */
+/** stdout of `start --wait --json`: the workflow ID on line 1, then the report as JSON. */
 function splitStartOutput(stdout: string): { workflowId: string; report: RunbookReport } {
   const [first, ...rest] = stdout.split('\n');
   return { workflowId: first!, report: JSON.parse(rest.join('\n')) as RunbookReport };
@@ -112,13 +112,14 @@ describe('runbook CLI: bad input exits 2 and says what is wrong', () => {
 });
 
 describe('runbook CLI: runs', () => {
-  test('start --input - --wait: prints the ID, follows the steps on stderr, prints the report; the service restarts', async () => {
+  test('start --input - --wait: prints the ID, follows the steps on stderr, prints a short report; the service restarts', async () => {
     const { service, pid } = await runningService('cli-wait');
     const r = await runbook(['start', 'serviceRestart', '--input', '-', '--wait', '--as', 'alice'], { input: JSON.stringify(restartInput(service)) });
     assert.equal(r.exitCode, 0, shown(r));
 
-    const { workflowId, report } = splitStartOutput(r.stdout);
+    const [workflowId, ...text] = r.stdout.split('\n');
     assert.equal(workflowId, expectedId(service));
+    const report = (await waitForReport(client.workflow.getHandle(workflowId!))).report!;
     assert.equal(report.outcome, 'Succeeded', shown(r));
     assert.equal(report.workflowId, workflowId);
     assert.equal(report.triggeredBy, 'alice');
@@ -131,13 +132,25 @@ describe('runbook CLI: runs', () => {
       ['smoke checks', 'completed'],
     ]);
 
-    assert.ok(r.stderr.includes(workflowUrl(config, workflowId)), `stderr links the run in the UI\n${shown(r)}`);
+    assert.ok(r.stderr.includes(workflowUrl(config, workflowId!)), `stderr links the run in the UI\n${shown(r)}`);
     assert.match(r.stderr, /^ *\[1\] diagnose: completed$/m, shown(r));
     assert.match(r.stderr, /^ *\[6\] smoke checks: completed$/m, shown(r));
 
     const newPid = await servingPid(service);
     assert.ok(newPid && newPid !== pid, `a new process serves (old ${pid}, new ${newPid})`);
     assert.equal((report.steps[3]!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
+
+    // The short report: outcome, who, what changed, one row per step with state, tries, time, evidence.
+    const human = text.join('\n');
+    assert.match(human, new RegExp(`^Succeeded: serviceRestart on ${report.target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(apply mode\\)$`, 'm'), human);
+    assert.match(human, /^ {2}asked by +alice$/m, human);
+    assert.match(human, /^ {2}changed +yes$/m, human);
+    assert.match(human, /^ {4} *# +STEP +STATE +TRIES +TOOK +EVIDENCE$/m, human);
+    for (const [i, step] of report.steps.entries()) {
+      assert.match(human, new RegExp(`^ +${i + 1} +${step.name} +completed +${step.attempts} +\\d+\\.\\ds`, 'm'), human);
+    }
+    assert.match(human, new RegExp(`^ +4 +start +completed .*pid=${newPid}\\b`, 'm'), 'the start row names the new pid');
+    assert.ok(!human.trimStart().startsWith('{'), 'not JSON');
   });
 
   test('approval through the CLI: second start and self-approval and a stale digest are refused (exit 3); bob approves', async () => {
@@ -198,10 +211,10 @@ describe('runbook CLI: runs', () => {
     assert.ok(finished.steps.every((s) => s.state === 'completed' && s.attempts >= 1), done.stdout);
   });
 
-  test('a run that fails: --wait exits 1, stdout still carries the Failed report, stderr says it ended Failed', async () => {
+  test('a run that fails: --wait --json exits 1, stdout still carries the whole Failed report, stderr says it ended Failed', async () => {
     const { service } = await runningService('cli-fail');
     const input = restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 }] });
-    const r = await runbook(['start', 'serviceRestart', '--input', '-', '--wait', '--as', 'alice'], { input: JSON.stringify(input) });
+    const r = await runbook(['start', 'serviceRestart', '--input', '-', '--wait', '--json', '--as', 'alice'], { input: JSON.stringify(input) });
     assert.equal(r.exitCode, 1, shown(r));
 
     const { workflowId, report } = splitStartOutput(r.stdout);

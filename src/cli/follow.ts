@@ -1,6 +1,6 @@
 // `start --wait` and `demo --wait`: follow a run's steps from the `progress` query until it ends.
 // On a terminal, the running step's heartbeat drives a progress bar; otherwise (pipes, logs, tests)
-// one line per change.
+// one line per change. Then the report on stdout: short and human, or whole as JSON with `json`.
 import type { WorkflowHandle } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
 import { waitForReport } from '../client';
@@ -9,6 +9,7 @@ import { progressQuery } from '../workflows/messages';
 import type { RunbookProgress } from '../workflows/report';
 import { EXIT } from './exit';
 import { barSpec, StepBars, type BarContext } from './progress-bar';
+import { formatReport } from './report-text';
 
 /** The run's input with its defaults, read from the start event: the totals the bars count to. */
 async function runInput(handle: WorkflowHandle, runbook: string): Promise<Record<string, unknown> | undefined> {
@@ -24,7 +25,7 @@ async function runInput(handle: WorkflowHandle, runbook: string): Promise<Record
 }
 
 /** Prints each step as it changes, until the run ends, then returns the exit code. */
-export async function follow(handle: WorkflowHandle, options: { tty?: boolean } = {}): Promise<number> {
+export async function follow(handle: WorkflowHandle, options: { tty?: boolean; json?: boolean } = {}): Promise<number> {
   const bars = (options.tty ?? Boolean(process.stderr.isTTY)) ? new StepBars(process.stderr) : undefined;
   const say = (text: string) => (bars ? bars.line(text.replace(/\n$/, '')) : process.stderr.write(text));
   const context: BarContext = {};
@@ -82,7 +83,8 @@ export async function follow(handle: WorkflowHandle, options: { tty?: boolean } 
     // Steps that ended after the last poll (often the last one) are only in the report.
     if (finished.report) showSteps(finished.report.steps);
     bars?.clear();
-    process.stdout.write(`${JSON.stringify(finished.report ?? { error: finished.error }, null, 2)}\n`);
+    if (options.json) process.stdout.write(`${JSON.stringify(finished.report ?? { error: finished.error }, null, 2)}\n`);
+    else if (finished.report) process.stdout.write(formatReport(finished.report));
     if (!finished.ok) process.stderr.write(`runbook: run ended ${finished.report?.outcome ?? 'Failed'}: ${finished.report?.error ?? finished.error ?? ''}\n`);
     return finished.ok ? EXIT.ok : EXIT.failed;
   } finally {

@@ -1,0 +1,77 @@
+// The short human report `start --wait` and `demo` print: outcome, each step with its state, tries,
+// duration and evidence in a few words, what changed, notes. Lists (restorable files, commands,
+// moves) appear as counts: the whole report is one `--json` away, and a report of hundreds of
+// entries helps nobody at a terminal.
+import type { RunbookReport } from '../workflows/report';
+import { brief, duration, shortTime, table } from './format';
+
+/** A large list carried as a summary (`{ count, first, file, sha256 }`) instead of its items. */
+function listCount(value: unknown): number | undefined {
+  if (Array.isArray(value)) return value.length;
+  if (value && typeof value === 'object' && typeof (value as { count?: unknown }).count === 'number') return (value as { count: number }).count;
+  return undefined;
+}
+
+/** A step's evidence in one line: scalars as `key=value`, lists as `key: count`, nested objects left out. */
+export function evidenceSummary(evidence: unknown, max = 90): string {
+  if (evidence === undefined || evidence === null) return '';
+  const count = listCount(evidence);
+  if (count !== undefined) return `${count} item${count === 1 ? '' : 's'}`;
+  if (typeof evidence !== 'object') return brief(String(evidence), max);
+  const parts: string[] = [];
+  for (const [key, value] of Object.entries(evidence)) {
+    const n = listCount(value);
+    if (n !== undefined) parts.push(`${key}: ${n}`);
+    else if (typeof value === 'number' || typeof value === 'boolean') parts.push(`${key}=${value}`);
+    // Short strings (states, versions, digests' heads) help; paths and output tails are noise here.
+    else if (typeof value === 'string' && value.length <= 24) parts.push(`${key}=${value}`);
+  }
+  return brief(parts.join(', '), max);
+}
+
+type Step = RunbookReport['steps'][number];
+
+function stepTable(steps: Step[]): string {
+  return table(
+    steps.map((step, i) => ({ i: i + 1, step })),
+    [
+      { header: '#', value: (r) => r.i, align: 'right' },
+      { header: 'STEP', value: (r) => r.step.name },
+      { header: 'STATE', value: (r) => r.step.state },
+      { header: 'TRIES', value: (r) => r.step.attempts, align: 'right' },
+      { header: 'TOOK', value: (r) => duration(r.step.durationMs), align: 'right' },
+      { header: 'EVIDENCE', value: (r) => (r.step.error ? `error: ${brief(r.step.error, 90)}` : evidenceSummary(r.step.evidence)) },
+    ],
+  );
+}
+
+const indent = (text: string, by = '    ') => text.replace(/\n$/, '').split('\n').map((line) => `${by}${line}`).join('\n');
+
+/** The report as a person reads it; ends with a newline. */
+export function formatReport(report: RunbookReport): string {
+  const took = report.startedAt && report.endedAt ? Date.parse(report.endedAt) - Date.parse(report.startedAt) : undefined;
+  const approval = report.approval
+    ? `${report.approval.decision === 'approve' ? 'approved' : 'rejected'} by ${report.approval.approver} (plan ${report.approval.planDigest.slice(0, 12)}…)${report.approval.comment ? `: ${brief(report.approval.comment, 80)}` : ''}`
+    : undefined;
+  const moved = report.filesMoved?.length ?? 0;
+  const compensations = report.compensations ?? [];
+  const changed = report.changed
+    ? `yes${moved ? `; ${moved} file${moved === 1 ? '' : 's'} moved` : ''}${compensations.length ? `; ${compensations.length} undo step${compensations.length === 1 ? '' : 's'} ran` : ''}`
+    : 'no';
+  const notes = report.notes ?? [];
+  const lines = [
+    `${report.outcome}: ${report.runbook} on ${report.target} (${report.mode} mode)`,
+    `  run        ${report.workflowId}`,
+    `  asked by   ${report.triggeredBy}${approval ? `; ${approval}` : ''}`,
+    ...(report.plan ? [`  plan       ${brief(report.plan.summary, 140)}`] : []),
+    `  took       ${duration(took)} (${shortTime(report.startedAt)} → ${shortTime(report.endedAt)})`,
+    `  changed    ${changed}`,
+    ...(report.error ? [`  error      ${brief(report.error, 300)}`] : []),
+    `  steps (${report.steps.length})`,
+    indent(stepTable(report.steps)),
+    ...(compensations.length ? [`  undo steps (${compensations.length})`, indent(stepTable(compensations))] : []),
+    ...(notes.length ? [`  notes`, ...notes.slice(0, 5).map((n) => `    - ${brief(n, 200)}`), ...(notes.length > 5 ? [`    … and ${notes.length - 5} more`] : [])] : []),
+    '  (the whole report: --json)',
+  ];
+  return `${lines.join('\n')}\n`;
+}

@@ -1,0 +1,87 @@
+// scripts/setup.cjs, the set-up behind `npm start` and `npm test`, as a person on a fresh machine
+// meets it: missing Debian packages and no right to install them stop it before the command runs,
+// with exit 2 and the exact command to type.
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { chmod, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { after, before, describe, test } from 'node:test';
+import { execa } from 'execa';
+
+const root = fileURLToPath(new URL('..', import.meta.url));
+const isRoot = process.getuid?.() === 0;
+let dir: string;
+
+before(async () => {
+  dir = await mkdtemp(join(tmpdir(), 'setup-'));
+  // Writable for `nobody` too, so a marker's absence means the command did not run, not that it could not write.
+  await chmod(dir, 0o777);
+});
+after(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+/** A PATH holding only the named programs, so the packages the script looks for are absent. */
+async function pathWith(name: string, programs: string[]): Promise<string> {
+  const bin = join(dir, name);
+  await mkdir(bin);
+  for (const program of programs) await symlink(`/usr/bin/${program}`, join(bin, program));
+  return bin;
+}
+
+/**
+ * `npm <script>`'s set-up, ending in a command that leaves a marker file. As root it runs as
+ * `nobody`, the user who may not install packages.
+ */
+async function setup(script: string, env: Record<string, string>, marker: string) {
+  const argv = [process.execPath, join(root, 'scripts/setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`];
+  const [file, ...args] = isRoot ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : argv;
+  return execa(file!, args, {
+    cwd: root,
+    reject: false,
+    extendEnv: false,
+    env: { HOME: dir, npm_lifecycle_event: script, TEMPORAL_CLI: process.env.TEMPORAL_CLI ?? '', ...env },
+  });
+}
+
+describe('set-up of system packages', () => {
+  test('npm test without git-lfs, podman and chromium, not root: exit 2 with the apt-get command, the tests never start', async () => {
+    const marker = join(dir, 'test-ran');
+    const r = await setup('test', { PATH: await pathWith('apt-only', ['apt-get', 'git']) }, marker);
+    assert.equal(r.exitCode, 2, r.stderr || r.message);
+    assert.match(r.stderr, /npm test needs packages that are not installed: git-lfs, podman, chromium\. Install them, then run npm test again:$/m);
+    assert.match(r.stderr, /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends git-lfs podman chromium$/m);
+    assert.equal(existsSync(marker), false, 'the command after set-up did not run');
+  });
+
+  test('npm start needs fewer: only git-lfs is asked for', async () => {
+    const marker = join(dir, 'start-ran');
+    const r = await setup('start', { PATH: await pathWith('start', ['apt-get', 'git']) }, marker);
+    assert.equal(r.exitCode, 2, r.stderr || r.message);
+    assert.match(r.stderr, /npm start needs packages that are not installed: git-lfs\./);
+    assert.match(r.stderr, /sudo apt-get install -y --no-install-recommends git-lfs$/m);
+    assert.equal(existsSync(marker), false);
+  });
+
+  test('no apt-get: exit 2 naming the packages to install with another package manager', async () => {
+    const marker = join(dir, 'noapt-ran');
+    const r = await setup('test', { PATH: await pathWith('no-apt', ['git']) }, marker);
+    assert.equal(r.exitCode, 2, r.stderr || r.message);
+    assert.match(r.stderr, /npm test needs packages that are not installed: git-lfs, podman, chromium; apt-get is not available to install them/);
+    assert.equal(existsSync(marker), false);
+  });
+
+  test('everything present (this machine, set up by npm test): the command runs, told where chromium is', async () => {
+    const marker = join(dir, 'all-ran');
+    const r = await execa(process.execPath, [join(root, 'scripts/setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, process.env.CHROMIUM_PATH)`], {
+      cwd: root,
+      reject: false,
+      env: { npm_lifecycle_event: 'test' },
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /installing Debian packages/);
+    assert.match(await readFile(marker, 'utf8'), /\/chromium$/);
+  });
+});
