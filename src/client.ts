@@ -65,18 +65,25 @@ export function prepareRun(runbook: string, rawInput: unknown, requestedBy: stri
 /** Pollers seen by the server within this long count as a live worker. */
 const POLLER_FRESH_MS = 5 * 60_000;
 
-/** Refuses (RefusedError) when nobody serves the workflow queue or the host's queue: the run would wait for nobody. */
 const { TaskQueueKind, TaskQueueType } = proto.temporal.api.enums.v1;
 
-export async function checkWorkers(client: Client, config: Config, host: string): Promise<void> {
+/**
+ * Refuses (RefusedError) when nobody serves the workflow queue or the host's queue: the run would
+ * wait for nobody. A worker that has just started gets `graceMs` to make its first poll.
+ */
+export async function checkWorkers(client: Client, config: Config, host: string, graceMs = 5000): Promise<void> {
   const queues: Array<[string, proto.temporal.api.enums.v1.TaskQueueType]> = [
     [config.taskQueue, TaskQueueType.TASK_QUEUE_TYPE_WORKFLOW],
     [hostTaskQueue(config.taskQueue, host), TaskQueueType.TASK_QUEUE_TYPE_ACTIVITY],
   ];
+  const deadline = Date.now() + graceMs;
   for (const [name, taskQueueType] of queues) {
-    const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL }, taskQueueType });
-    const fresh = (pollers ?? []).some((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS);
-    if (!fresh) throw new RefusedError(`no worker serves ${name}: start one on ${host} (RUNBOOK_HOST=${host} npm run worker), or name another host`);
+    for (;;) {
+      const { pollers } = await client.workflowService.describeTaskQueue({ namespace: config.namespace, taskQueue: { name, kind: TaskQueueKind.TASK_QUEUE_KIND_NORMAL }, taskQueueType });
+      if ((pollers ?? []).some((p) => Date.now() - Number(p.lastAccessTime?.seconds ?? 0) * 1000 < POLLER_FRESH_MS)) break;
+      if (Date.now() > deadline) throw new RefusedError(`no worker serves ${name}: start one on ${host} (RUNBOOK_HOST=${host} npm run worker), or name another host`);
+      await new Promise((resolve) => setTimeout(resolve, 250));
+    }
   }
 }
 

@@ -1,49 +1,92 @@
-// `npm run record-history`: runs each runbook once (approval, steps, progress signals) against the
-// test server and saves its event history; test/workflows/replay.test.ts replays them on every change.
-import { mkdir, writeFile } from 'node:fs/promises';
-import type { WorkflowHandle } from '@temporalio/client';
+// `npm run record-history`: runs each scenario the kit has a branch for against the test server
+// and saves its event history under test/fixtures/histories/<package version>/. Histories of
+// earlier releases are never overwritten: test/workflows/replay.test.ts replays every one of them,
+// so a change to workflow code that breaks a run in flight during a deploy fails the suite.
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
 import { serviceControl } from '../../src/activities/services/index';
 import { buildLanceIncident } from '../../src/demo/lance-incident';
-import { makeService, servingPid, waitFor } from './service';
+import { RunbookOutcome } from '../../src/workflows/names';
+import { makeService, restartInput, servingPid, waitFor } from './service';
 import { answerCurrentPlan, startWorker, testClient, testConfig } from './temporal';
 
-export const HISTORIES = new URL('../fixtures/histories/', import.meta.url);
+const version = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
+export const HISTORIES = new URL(`../fixtures/histories/${version}/`, import.meta.url);
+if (existsSync(HISTORIES) && !process.argv.includes('--overwrite')) {
+  throw new Error(`histories of ${version} exist: bump the version in package.json for a new release (or pass --overwrite while ${version} is unreleased)`);
+}
 
 const config = testConfig('history');
 const client = await testClient(config);
 const worker = await startWorker(config);
+const options = { requestedBy: 'alice', origin: 'test' };
 
-async function approveAndSave(name: string, run: StartedRun): Promise<void> {
-  await waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 60_000);
-  await answerCurrentPlan(client, run.workflowId, 'bob');
-  const { report, error } = await waitForReport(run.handle as WorkflowHandle);
-  if (report?.outcome !== 'Succeeded') throw new Error(`recording ${name} ended ${report?.outcome}: ${error}`);
+const awaiting = (run: StartedRun) =>
+  waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 60_000);
+
+async function save(scenario: string, run: StartedRun, expected: string): Promise<void> {
+  const outcome = await waitForReport(run.handle).then((f) => f.report?.outcome ?? f.error, (err: Error) => err.name);
+  const description = await run.handle.describe();
+  const ended = description.typedSearchAttributes.get(RunbookOutcome) ?? outcome;
+  if (ended !== expected) throw new Error(`recording ${scenario}: expected ${expected}, got ${ended} (${outcome})`);
   // The workflow checks its own ID against its target, so replay needs the recorded ID too.
   const history = JSON.parse(historyToJSON(await run.handle.fetchHistory()));
   await mkdir(HISTORIES, { recursive: true });
-  await writeFile(new URL(`${name}.json`, HISTORIES), `${JSON.stringify({ workflowId: run.workflowId, history }, null, 1)}\n`);
-  process.stderr.write(`recorded ${name}\n`);
+  await writeFile(new URL(`${scenario}.json`, HISTORIES), `${JSON.stringify({ workflowId: run.workflowId, expected, history }, null, 1)}\n`);
+  process.stderr.write(`recorded ${scenario}: ${expected}, ${history.events.length} events\n`);
 }
 
-const service = await makeService('recorded', { startupDelayMs: 1500 });
+const service = await makeService('recorded', { startupDelayMs: 300 });
 const incident = await buildLanceIncident({ newRows: 40, missing: 10 });
+const broken = await buildLanceIncident({ newRows: 40, missing: 10, corruptObjects: 1 });
 try {
   await serviceControl(service.spec).start();
   await waitFor('the service', () => servingPid(service));
-  const options = { requestedBy: 'alice', origin: 'test' };
-  await approveAndSave('serviceRestart', await startRunbook(client, config, 'serviceRestart', {
-    mode: 'apply', approval: 'required', service: service.spec,
-    health: { url: service.url('/health') }, smokeChecks: [{ url: service.url('/'), bodyMatch: '"pid"' }],
-  }, options));
-  await approveAndSave('lanceRestore', await startRunbook(client, config, 'lanceRestore', {
-    mode: 'apply', approval: 'required', tableDir: incident.tableDir, expectedRows: 40, service: service.spec,
-    health: { url: service.url('/health') },
-  }, options));
+  const restart = (extra: Parameters<typeof restartInput>[1]) => startRunbook(client, config, 'serviceRestart', restartInput(service, extra), options);
+
+  await save('serviceRestart-plan', await startRunbook(client, config, 'serviceRestart', { ...restartInput(service), mode: undefined }, options), 'Planned');
+  await save('serviceRestart-auto', await restart({ approval: 'auto' }), 'Succeeded');
+
+  let run = await restart({ approval: 'required' });
+  await awaiting(run);
+  await answerCurrentPlan(client, run.workflowId, 'bob');
+  await save('serviceRestart-approved', run, 'Succeeded');
+
+  run = await restart({ approval: 'required' });
+  await awaiting(run);
+  await answerCurrentPlan(client, run.workflowId, 'bob', 'reject');
+  await save('serviceRestart-rejected', run, 'Rejected');
+
+  await save('serviceRestart-approval-timeout', await restart({ approval: 'required', approvalTimeout: '1s' }), 'ApprovalTimedOut');
+
+  // A stop command that fails once (exit 1, retried) and then works: a retried step.
+  const marker = join(incident.repoRoot, '..', 'stop-failed-once');
+  const stopOnce = [process.execPath, '-e', `const fs=require('fs');if(!fs.existsSync(${JSON.stringify(marker)})){fs.writeFileSync(${JSON.stringify(marker)},'');process.exit(1)}process.kill(Number(fs.readFileSync(${JSON.stringify(service.spec.pidFile)},'utf8')),'SIGTERM')`];
+  await save('serviceRestart-retried', await startRunbook(client, config, 'serviceRestart', { ...restartInput(service, { approval: 'auto' }), service: { ...service.spec, stop: stopOnce } }, options), 'Succeeded');
+
+  // A smoke check that cannot pass: the run fails and its undo runs.
+  await save('serviceRestart-compensated', await restart({ approval: 'auto', smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 }] }), 'Failed');
+
+  run = await restart({ approval: 'required' });
+  await awaiting(run);
+  await run.handle.cancel();
+  await save('serviceRestart-cancelled', run, 'Cancelled');
+
+  await save('lanceRestore-restore', await startRunbook(client, config, 'lanceRestore', {
+    mode: 'apply', approval: 'auto', tableDir: incident.tableDir, expectedRows: 40, service: service.spec, health: { url: service.url('/health') },
+  }, options), 'Succeeded');
+
+  run = await startRunbook(client, config, 'lanceRestore', { mode: 'apply', approval: 'auto', tableDir: broken.tableDir }, options);
+  await awaiting(run);
+  await answerCurrentPlan(client, run.workflowId, 'bob');
+  await save('lanceRestore-fallback', run, 'Succeeded');
 } finally {
   await worker.stop();
   await client.connection.close();
   await service.cleanup();
   await incident.cleanup();
+  await broken.cleanup();
 }
