@@ -1,7 +1,8 @@
 // Audit from Temporal alone: for every run, who started it and from where, who approved, the
 // target, the outcome and what changed. Search attributes and memo say who and where; the report
-// (the result, or a failed run's failure details) says what changed; the history's update events
-// say who approved a run that has no report (still running, cancelled, terminated).
+// (the result, or a failed run's failure details) says what changed, the memo for a run without one;
+// the history's update events say who approved a run that has no report (still running, cancelled,
+// terminated).
 // Runs are kept as long as the namespace's retention: see `retentionOf`.
 import type { Client } from '@temporalio/client';
 import { optionalTsToMs } from '@temporalio/common/lib/time';
@@ -33,7 +34,7 @@ export interface AuditRecord {
   approval?: { approver: string; decision: string; planDigest: string; at?: string; comment?: string; from: 'report' | 'history' };
   cancelled?: { at: string; by?: string; reason?: string };
   terminated?: { at: string; by?: string; reason?: string };
-  /** True when the run changed something on the host; unknown without a report. */
+  /** True when the run changed something on the host: from its report, else from its memo. */
   changed?: boolean;
   filesMovedCount: number;
   filesMoved: FileMove[];
@@ -59,12 +60,21 @@ export interface AuditOptions extends RunFilters {
   concurrency?: number;
 }
 
-const stepEvidence = (steps: StepRecord[] | undefined, name: string | RegExp): Record<string, unknown> | undefined => {
-  const step = steps?.find((s) => (typeof name === 'string' ? s.name === name : name.test(s.name)) && s.state === 'completed');
+/**
+ * The evidence of the completed step with this stable id (StepRecord.id), whatever its label says.
+ * A step without an id (a report from before steps had ids) is of unknown kind: it matches none.
+ */
+const stepEvidence = (steps: StepRecord[] | undefined, id: string): Record<string, unknown> | undefined => {
+  const step = steps?.find((s) => s.id === id && s.state === 'completed');
   return step?.evidence && typeof step.evidence === 'object' ? (step.evidence as Record<string, unknown>) : undefined;
 };
-/** Activities that change a host. A run without a report changed nothing unless one of them was scheduled. */
-const MUTATING_ACTIVITIES = ['stopService', 'startService', 'restoreLanceFiles', 'quarantineLanceVersions', 'returnQuarantinedFiles'];
+
+/**
+ * Whether the run changed the host: its report says. A run without one (still open, cancelled,
+ * terminated) changed something once a mutating step was scheduled, which the kit records then as
+ * memo `changed: true`.
+ */
+const changedOf = (detail: RunDetail, report: RunbookReport | undefined): boolean => (report ? report.changed : detail.memo?.changed === true);
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 
 /** The approval answer: the report's, else the history's last accepted `approve` update. */
@@ -85,9 +95,9 @@ export function auditRecord(detail: RunDetail): AuditRecord {
   const steps = report?.steps ?? detail.progress?.steps;
   const approval = approvalOf(detail, report);
   const diagnosis = stepEvidence(steps, 'diagnose');
-  const restore = stepEvidence(steps, 'restore files from LFS');
-  const verify = stepEvidence(steps, 'verify table');
-  const started = stepEvidence(steps, /^start( backend)?$/);
+  const restore = stepEvidence(steps, 'restore');
+  const verify = stepEvidence(steps, 'verify');
+  const started = stepEvidence(steps, 'start') ?? stepEvidence(steps, 'start-backend');
   const before = (diagnosis?.pid as number | undefined) ?? undefined;
   const input = detail.input as { mode?: string } | undefined;
   const filesMoved = report?.filesMoved ?? [];
@@ -111,7 +121,7 @@ export function auditRecord(detail: RunDetail): AuditRecord {
     approval,
     cancelled: detail.cancelRequested && { at: detail.cancelRequested.at, by: detail.cancelRequested.identity, reason: detail.cancelRequested.reason },
     terminated: detail.terminated && { at: detail.terminated.at, by: detail.terminated.identity, reason: detail.terminated.reason },
-    changed: report ? report.changed : detail.activities.some((a) => MUTATING_ACTIVITIES.includes(a.activityType)),
+    changed: changedOf(detail, report),
     filesMovedCount: filesMoved.length,
     filesMoved,
     restoredFiles: num(restore?.restored),

@@ -32,6 +32,12 @@ function workflowSource(): Pick<WorkerOptions, 'workflowBundle' | 'workflowsPath
   return bundle ? { workflowBundle: { codePath: bundle } } : { workflowsPath: fileURLToPath(new URL('./workflows/index.ts', import.meta.url)) };
 }
 
+/**
+ * Heartbeats reach the server at least this often: a cancel reaches a running step through its
+ * heartbeat, and a retry resumes from the last one sent. Heartbeats add no history events.
+ */
+export const HEARTBEATS = { maxHeartbeatThrottleInterval: '2s', defaultHeartbeatThrottleInterval: '2s' } as const;
+
 export interface RunbookWorkers {
   host: string;
   run(): Promise<void>;
@@ -40,7 +46,7 @@ export interface RunbookWorkers {
 
 export async function createWorkers(config: Config, connection: NativeConnection): Promise<RunbookWorkers> {
   const host = process.env.RUNBOOK_HOST || hostname();
-  const common = { connection, namespace: config.namespace, interceptors: { activity: [stepInterceptors] } };
+  const common = { connection, namespace: config.namespace, interceptors: { activity: [stepInterceptors] }, ...HEARTBEATS };
   // The shared queue runs workflows and the one activity that only asks Temporal (who holds a claim).
   const workflows = await Worker.create({ ...common, taskQueue: config.taskQueue, ...workflowSource(), activities: { claimHolder: activities.claimHolder } });
   const local = await Worker.create({ ...common, taskQueue: hostTaskQueue(config.taskQueue, host), activities });

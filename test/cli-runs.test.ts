@@ -101,7 +101,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     {
       const { service, pid } = await runningService('audit-ui');
       const workflowId = expectedId(service);
-      const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId, args: [restartInput(service, { requestedBy: 'dave' })] });
+      const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId, args: [restartInput(service, { requestedBy: 'dave', host: hostname() })] });
       assert.equal((await waitForReport(handle)).report?.outcome, 'Succeeded');
       fromUi = { workflowId, runId: handle.firstExecutionRunId, oldPid: pid, service };
     }
@@ -254,7 +254,7 @@ describe('show: the timeline from the workflow history', () => {
 
     const json = await runbook(['show', workflowId, '--json']);
     const detail = JSON.parse(json.stdout) as RunDetail;
-    const wait = detail.activities.find((a) => a.step === 'wait healthy')!;
+    const wait = detail.activities.find((a) => a.stepId === 'wait-healthy')!;
     assert.ok(wait.attempts >= 2, JSON.stringify(wait));
     assert.equal(wait.activityType, 'waitServiceHealthy');
     assert.equal(wait.state, 'completed');
@@ -277,12 +277,12 @@ describe('show: the timeline from the workflow history', () => {
       const detail = await waitFor('wait healthy to heartbeat', async () => {
         const r = await runbook(['show', run.workflowId, '--json']);
         const d = JSON.parse(r.stdout) as RunDetail;
-        const wait = d.activities.find((a) => a.step === 'wait healthy');
+        const wait = d.activities.find((a) => a.stepId === 'wait-healthy');
         return wait?.lastHeartbeat ? d : undefined;
       }, 30_000);
       assert.equal(detail.status, 'RUNNING');
       assert.equal(detail.origin, 'api');
-      const wait = detail.activities.find((a) => a.step === 'wait healthy')!;
+      const wait = detail.activities.find((a) => a.stepId === 'wait-healthy')!;
       assert.equal(wait.state, 'running');
       assert.equal(wait.attempts, 1);
       assert.ok((wait.lastHeartbeat as { polls: number }).polls >= 1, JSON.stringify(wait));
