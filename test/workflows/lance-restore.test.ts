@@ -2,7 +2,7 @@
 // are in git-LFS, 295 of the 386 files version 421 needs gone from data/, a real HTTP backend that
 // answers 500 while they are gone, the real dev server and worker.
 import assert from 'node:assert/strict';
-import { readdir, readFile } from 'node:fs/promises';
+import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
@@ -80,6 +80,14 @@ async function apiRows(api: string): Promise<{ status: number; rows?: number; ve
   return { status: answer.status, ...(answer.status === 200 ? JSON.parse(answer.body) : {}) };
 }
 
+/** When a process started, from /proc (boot time + start ticks; Linux's USER_HZ is 100). */
+async function processStartMs(pid: number): Promise<number> {
+  const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
+  const ticks = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
+  const boot = Number(/^btime (\d+)$/m.exec(await readFile('/proc/stat', 'utf8'))![1]);
+  return boot * 1000 + ticks * 10;
+}
+
 describe('lanceRestore', () => {
   test('full restore at the seed scale: 295 files back from LFS, 386 rows, every fragment scanned, API 200', async () => {
     const { incident, input, api } = await scene({ versions: 'seed' });
@@ -126,6 +134,41 @@ describe('lanceRestore', () => {
     assert.ok(report!.filesMoved.some((m) => /_transactions\/420-.*\.txn$/.test(m.from)), 'its transaction file went with it');
     assert.equal(report!.compensations.length, 0);
     void incident;
+  });
+
+  test('a fallback whose verification fails is undone from disk: the manifest is back byte for byte, the backend runs again', async () => {
+    const { incident, input, api } = await scene({ versions: 'seed', corruptObjects: 1 });
+    const manifest = join(incident.tableDir, '_versions', '421.manifest');
+    const sha = await sha256File(manifest);
+    const run = await start({ ...input, strategy: 'fallback', approval: 'auto', expectedRows: 999 });
+    const { report } = await waitForReport(run.handle);
+    assert.equal(report?.outcome, 'Failed');
+    assert.match(report!.error!, /20 rows, expected 999|30 rows, expected 999/);
+    assert.deepEqual(report!.compensations.map((c) => [c.id, c.state]), [['return-quarantined', 'completed'], ['start-backend-again', 'completed']]);
+    assert.equal(await sha256File(manifest), sha, 'the broken manifest is back where it was, unchanged');
+    const answer = await waitFor('the backend to answer again', async () => { const a = await get(`${api}/api/images`); return 'status' in a && a; });
+    assert.equal(answer.status, 500, 'the backend runs again, on the table as it was');
+  });
+
+  test('cancel in the middle of a restore: the copy stops, then the backend starts again; no temp file is left', async () => {
+    const { incident, input, api } = await scene({ versions: 'seed' });
+    const run = await start({ ...input, strategy: 'full-restore', restorePauseMs: 150 });
+    await waitFor('the restore to be under way', async () => {
+      const step = (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'restore');
+      return ((step?.lastHeartbeat as { done?: number } | undefined)?.done ?? 0) >= 10;
+    }, 60_000);
+    await run.handle.cancel();
+    await assert.rejects(run.handle.result());
+    const data = join(incident.tableDir, 'data');
+    const files = await readdir(data);
+    assert.equal(files.filter((f) => f.includes('restore-tmp')).length, 0, 'no temp file left');
+    assert.ok(files.length > 91 && files.length < 386, `the restore stopped part way (${files.length} of 386 files)`);
+    const lastWrite = Math.max(...(await Promise.all(files.map(async (f) => (await stat(join(data, f))).mtimeMs))));
+    const pid = Number(await readFile((input.service as { pidFile: string }).pidFile, 'utf8'));
+    const startedAt = await processStartMs(pid);
+    assert.ok(startedAt >= lastWrite, `the backend started (${new Date(startedAt).toISOString()}) after the last file was written (${new Date(lastWrite).toISOString()})`);
+    const restarted = await waitFor('the backend', async () => 'status' in (await get(`${api}/health`)));
+    assert.ok(restarted);
   });
 
   test('an LFS object whose content does not match its oid is refused: full restore fails before anything is written', async () => {
