@@ -169,6 +169,20 @@ describe('serviceRestart', () => {
     assert.equal(existsSync(service.spec.pidFile), false);
   });
 
+  test('cancel while the stop command still runs: the command is killed, then the undo starts the service again', async () => {
+    const { service, pid } = await runningService('cancelled-stop');
+    // A stop that takes the service down at once, then hangs: cancel finds the step still running.
+    const slowStop = [process.execPath, '-e', `process.kill(${pid}, 'SIGTERM'); setTimeout(() => {}, 60_000)`];
+    const run = await start({ ...restartInput(service), service: { ...service.spec, stop: slowStop } });
+    await waitFor('the stop step to run', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'stop')?.state === 'running');
+    await waitFor('the service to be down', async () => !isAlive(pid));
+    await run.handle.cancel();
+    await assert.rejects(run.handle.result());
+    assert.equal((await run.handle.describe()).typedSearchAttributes.get(RunbookOutcome), 'Cancelled');
+    const newPid = await waitFor('the service to answer again', () => servingPid(service));
+    assert.notEqual(newPid, pid, 'the undo started a new process');
+  });
+
   test('a failing smoke check fails the run, names the URL and why, and the service is left running', async () => {
     const { service } = await runningService('smoke');
     const run = await start(restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 1, delayMs: 100 }] }));
