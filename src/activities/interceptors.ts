@@ -37,6 +37,9 @@ export const stepInterceptors: ActivityInterceptorsFactory = (ctx) => ({
         const result = await next(input);
         return activityId.startsWith(STEP_ACTIVITY_PREFIX) ? ({ attempt, result } satisfies StepEnvelope) : result;
       } catch (err) {
+        // Whatever stopped a cancelled step (an AbortError from a copy loop, a killed command), it
+        // ends as cancelled, so the workflow sees a cancellation and not a failure.
+        if (ctx.cancellationSignal.aborted) throw ctx.cancellationSignal.reason;
         throw asFailure(err, attempt);
       }
     },

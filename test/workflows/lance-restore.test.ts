@@ -14,6 +14,7 @@ import { serviceControl } from '../../src/activities/services/index';
 import { diagnoseLance } from '../../src/engines/lance/doctor';
 import { freePort } from '../../src/platform/dev-server';
 import type { LanceRestoreRequest } from '../../src/workflows/inputs';
+import { RunbookOutcome } from '../../src/workflows/names';
 import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 import { rewriteManifest } from '../helpers/lance-manifest';
 import { get, waitFor } from '../helpers/service';
@@ -159,6 +160,7 @@ describe('lanceRestore', () => {
     }, 60_000);
     await run.handle.cancel();
     await assert.rejects(run.handle.result());
+    assert.equal((await run.handle.describe()).typedSearchAttributes.get(RunbookOutcome), 'Cancelled');
     const data = join(incident.tableDir, 'data');
     const files = await readdir(data);
     assert.equal(files.filter((f) => f.includes('restore-tmp')).length, 0, 'no temp file left');
