@@ -96,7 +96,7 @@ async function main(): Promise<void> {
       onEvent(event) {
         if (event.kind === 'exited') logger.error({ exitCode: event.exitCode, signal: event.signal, stderr: event.stderr }, `Temporal dev server died; starting it again on ${dbFile}`);
         else if (event.kind === 'restart-failed') logger.error({ reason: event.error }, 'Temporal dev server did not start again');
-        else logger.warn({ pid: event.pid, restarts: event.restarts }, 'Temporal dev server is back on the same database; the worker reconnects by itself');
+        else logger.warn({ serverPid: event.pid, restarts: event.restarts }, 'Temporal dev server is back on the same database; the worker reconnects by itself');
       },
     });
   } catch (err) {

@@ -117,7 +117,7 @@ describe('runbook demo lance', () => {
     // A short report a person reads at the terminal: counts, not the 295 files.
     const text = report.join('\n');
     assert.match(text, /^Succeeded: lanceRestore on /m, text);
-    assert.match(text, /^ +\d+ +diagnose +completed +1 .*restorable: 295\b/m, text);
+    assert.match(text, /^ +\d+ +diagnose .* +completed +1 .*restorable: 295\b/m, text);
     assert.match(text, /^ +\d+ +restore files from LFS +completed +\d+ .*restored=295\b/m, text);
     assert.match(text, /^ {2}changed +yes/m, text);
     assert.ok(report.length < 40, `${report.length} lines:\n${text}`);

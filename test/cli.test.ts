@@ -123,33 +123,35 @@ describe('runbook CLI: runs', () => {
     assert.equal(report.outcome, 'Succeeded', shown(r));
     assert.equal(report.workflowId, workflowId);
     assert.equal(report.triggeredBy, 'alice');
-    assert.deepEqual(report.steps.map((s) => [s.name, s.state]), [
+    assert.deepEqual(report.steps.map((s) => [s.id, s.state]), [
+      ['resolve', 'completed'],
       ['diagnose', 'completed'],
       ['stop', 'completed'],
-      ['wait until down', 'completed'],
+      ['wait-down', 'completed'],
       ['start', 'completed'],
-      ['wait healthy', 'completed'],
-      ['smoke checks', 'completed'],
+      ['wait-healthy', 'completed'],
+      ['smoke', 'completed'],
     ]);
 
     assert.ok(r.stderr.includes(workflowUrl(config, workflowId!)), `stderr links the run in the UI\n${shown(r)}`);
-    assert.match(r.stderr, /^ *\[1\] diagnose: completed$/m, shown(r));
-    assert.match(r.stderr, /^ *\[6\] smoke checks: completed$/m, shown(r));
+    assert.match(r.stderr, /^ *\[2\] diagnose cli-wait: completed$/m, shown(r));
+    assert.match(r.stderr, /^ *\[7\] smoke checks: completed$/m, shown(r));
 
     const newPid = await servingPid(service);
     assert.ok(newPid && newPid !== pid, `a new process serves (old ${pid}, new ${newPid})`);
-    assert.equal((report.steps[3]!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
+    assert.equal((report.steps.find((s) => s.id === 'start')!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
 
     // The short report: outcome, who, what changed, one row per step with state, tries, time, evidence.
     const human = text.join('\n');
-    assert.match(human, new RegExp(`^Succeeded: serviceRestart on ${report.target.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')} \\(apply mode\\)$`, 'm'), human);
+    const escape = (t: string) => t.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+    assert.match(human, new RegExp(`^Succeeded: serviceRestart on ${escape(report.target)} \\(apply mode\\)$`, 'm'), human);
     assert.match(human, /^ {2}asked by +alice$/m, human);
     assert.match(human, /^ {2}changed +yes$/m, human);
     assert.match(human, /^ {4} *# +STEP +STATE +TRIES +TOOK +EVIDENCE$/m, human);
     for (const [i, step] of report.steps.entries()) {
-      assert.match(human, new RegExp(`^ +${i + 1} +${step.name} +completed +${step.attempts} +\\d+\\.\\ds`, 'm'), human);
+      assert.match(human, new RegExp(`^ +${i + 1} +${escape(step.name)} +completed +${step.attempts} +\\d+\\.\\ds`, 'm'), human);
     }
-    assert.match(human, new RegExp(`^ +4 +start +completed .*pid=${newPid}\\b`, 'm'), 'the start row names the new pid');
+    assert.match(human, new RegExp(`^ +\\d+ +start .* +completed .*pid=${newPid}\\b`, 'm'), 'the start row names the new pid');
     assert.ok(!human.trimStart().startsWith('{'), 'not JSON');
   });
 
@@ -185,7 +187,7 @@ describe('runbook CLI: runs', () => {
     assert.equal(waiting.triggeredBy, 'alice');
     assert.equal(waiting.target, `${hostname()}/exec/cli-approve`);
     assert.ok(waiting.planDigest, 'progress shows the digest to approve');
-    assert.deepEqual(waiting.steps.map((s) => [s.name, s.state]), [['diagnose', 'completed']]);
+    assert.deepEqual(waiting.steps.map((s) => [s.id, s.state]), [['resolve', 'completed'], ['diagnose', 'completed']]);
 
     const approved = await runbook(['approve', id, '--as', 'bob', '--comment', 'go']);
     assert.equal(approved.exitCode, 0, shown(approved));
@@ -207,7 +209,7 @@ describe('runbook CLI: runs', () => {
     const finished = JSON.parse(done.stdout) as RunbookProgress;
     assert.equal(finished.outcome, 'Succeeded');
     assert.equal(finished.approval?.approver, 'bob');
-    assert.equal(finished.steps.length, 6);
+    assert.deepEqual(['stop', 'start', 'smoke'].filter((id) => finished.steps.some((s) => s.id === id)), ['stop', 'start', 'smoke'], done.stdout);
     assert.ok(finished.steps.every((s) => s.state === 'completed' && s.attempts >= 1), done.stdout);
   });
 
@@ -222,7 +224,7 @@ describe('runbook CLI: runs', () => {
     assert.equal(report.outcome, 'Failed');
     assert.match(report.error!, /body does not match \/no-such-text\//);
     assert.equal(report.steps.at(-1)?.state, 'failed');
-    assert.match(r.stderr, /^ *\[6\] smoke checks: failed$/m, shown(r));
+    assert.match(r.stderr, /^ *\[7\] smoke checks: failed$/m, shown(r));
     assert.match(r.stderr, /runbook: run ended Failed: .*body does not match \/no-such-text\//, shown(r));
     assert.ok(await servingPid(service), 'the service is left running');
   });
@@ -240,7 +242,7 @@ describe('runbook CLI: runs', () => {
     assert.equal(progress.runbook, 'serviceRestart');
     assert.equal(progress.mode, 'plan');
     assert.equal(progress.outcome, 'Planned');
-    assert.deepEqual(progress.steps.map((s) => [s.name, s.state]), [['diagnose', 'completed']]);
+    assert.deepEqual(progress.steps.map((s) => [s.id, s.state]), [['diagnose', 'completed']]);
     assert.match(progress.plan!.actions[0]!, /^stop cli-progress/);
   });
 });

@@ -12,21 +12,25 @@ function listCount(value: unknown): number | undefined {
   return undefined;
 }
 
-/** A step's evidence in one line: scalars as `key=value`, lists as `key: count`, nested objects left out. */
-export function evidenceSummary(evidence: unknown, max = 90): string {
+/**
+ * A step's evidence in one line: lists as `key: count` first (what was found or done), then numbers,
+ * then flags and short strings as `key=value`; nested objects, paths and output tails are left out.
+ */
+export function evidenceSummary(evidence: unknown, max = 100): string {
   if (evidence === undefined || evidence === null) return '';
   const count = listCount(evidence);
   if (count !== undefined) return `${count} item${count === 1 ? '' : 's'}`;
   if (typeof evidence !== 'object') return brief(String(evidence), max);
-  const parts: string[] = [];
+  const lists: string[] = [];
+  const numbers: string[] = [];
+  const others: string[] = [];
   for (const [key, value] of Object.entries(evidence)) {
     const n = listCount(value);
-    if (n !== undefined) parts.push(`${key}: ${n}`);
-    else if (typeof value === 'number' || typeof value === 'boolean') parts.push(`${key}=${value}`);
-    // Short strings (states, versions, digests' heads) help; paths and output tails are noise here.
-    else if (typeof value === 'string' && value.length <= 24) parts.push(`${key}=${value}`);
+    if (n !== undefined) lists.push(`${key}: ${n}`);
+    else if (typeof value === 'number') numbers.push(`${key}=${value}`);
+    else if (typeof value === 'boolean' || (typeof value === 'string' && value.length <= 24)) others.push(`${key}=${value}`);
   }
-  return brief(parts.join(', '), max);
+  return brief([...lists, ...numbers, ...others].join(', '), max);
 }
 
 type Step = RunbookReport['steps'][number];

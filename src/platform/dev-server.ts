@@ -64,7 +64,7 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const child = execa(cli, args, { reject: false, stdin: 'ignore', cleanup: true, buffer: { stdout: false, stderr: true } });
   const address = `${ip}:${port}`;
   const exited = child.then((r) => {
-    throw new Error(`temporal dev server exited (code ${r.exitCode}) before it was ready: ${String(r.stderr).slice(-2000)}`);
+    throw new Error(`temporal dev server exited (${r.signal ? `signal ${r.signal}` : `code ${r.exitCode}`}) before it was ready: ${stderrTail(r.stderr)}`);
   });
   exited.catch(() => undefined); // observed by the race below; later exits are the caller's to watch
   try {
