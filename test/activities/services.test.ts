@@ -41,7 +41,7 @@ const defined = (o: object) => Object.fromEntries(Object.entries(o).filter(([, v
 
 const commandRecord = (err: unknown) => (err as ApplicationFailure).details?.[0] as CommandRecord;
 
-describe('exec adapter (real processes)', () => {
+describe('exec adapter (real processes; adapter calls run in MockActivityEnvironment)', () => {
   let dir: string;
   const started = new Set<number>();
   const savedAllow = process.env.RUNBOOK_EXEC_ALLOW;
@@ -262,7 +262,7 @@ describe('exec adapter (real processes)', () => {
   });
 });
 
-describe('systemd adapter (fake systemctl: no systemd on this machine)', () => {
+describe('systemd adapter (fake systemctl: no systemd on this machine; adapter calls run in MockActivityEnvironment)', () => {
   let dir: string;
   const savedPath = process.env.PATH;
 
@@ -390,7 +390,7 @@ esac
   });
 });
 
-describe('container adapter (real podman CLI)', () => {
+describe('container adapter (real podman CLI; adapter calls run in MockActivityEnvironment)', () => {
   const suffix = `${process.pid}-${Date.now()}`;
   const image = `runbook-test-img-${suffix}`;
   const container = `runbook-test-${suffix}`;

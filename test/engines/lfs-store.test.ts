@@ -507,21 +507,16 @@ describe('findPointers at scale', () => {
   });
   after(() => rm(repo, { recursive: true, force: true }));
 
-  it(`resolves ${count} paths at HEAD and then from history quickly`, async () => {
-    let t = performance.now();
+  // How fast: bench/pointers.ts (npm run bench -- pointers), against git doing the same lookups.
+  it(`resolves ${count} paths at HEAD and then from history`, async () => {
     const atHead = await findPointers(repo, paths);
-    const headMs = performance.now() - t;
     assert.equal(atHead.size, count);
     paths.forEach((p, i) => assert.deepEqual(atHead.get(p), { pointer: pointers[i], source: 'head' }));
 
     await git(repo, 'rm', '-r', '--quiet', 'store');
     await git(repo, 'commit', '--quiet', '-m', 'gone');
-    t = performance.now();
     const inHistory = await findPointers(repo, paths);
-    const historyMs = performance.now() - t;
     assert.equal(inHistory.size, count);
     assert.ok([...inHistory.values()].every((f) => f.source === 'history'));
-    process.stderr.write(`findPointers ${count} paths: HEAD ${Math.round(headMs)} ms, history ${Math.round(historyMs)} ms\n`);
-    assert.ok(headMs < 3000 && historyMs < 3000, `too slow: HEAD ${headMs} ms, history ${historyMs} ms`);
   });
 });

@@ -13,12 +13,15 @@ export interface WorkerProcess {
   metricsUrl: string;
 }
 
-/** Starts `src/worker.ts` for `config.taskQueue`; resolves once its metrics endpoint answers. */
-export async function spawnWorker(config: Config, running: WorkerProcess[]): Promise<WorkerProcess> {
+/**
+ * Starts `src/worker.ts` for `config.taskQueue`; resolves once its metrics endpoint answers.
+ * `options.env` adds variables to the worker's environment (e.g. `RUNBOOK_HOST` for a second host).
+ */
+export async function spawnWorker(config: Config, running: WorkerProcess[], options: { env?: Record<string, string> } = {}): Promise<WorkerProcess> {
   const metricsPort = await freePort();
   const worker = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
-    env: { RUNBOOK_TASK_QUEUE: config.taskQueue, RUNBOOK_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, LOG_LEVEL: 'info' },
+    env: { RUNBOOK_TASK_QUEUE: config.taskQueue, RUNBOOK_METRICS_ADDRESS: `127.0.0.1:${metricsPort}`, LOG_LEVEL: 'info', ...options.env },
     reject: false,
     lines: true,
   });
