@@ -5,6 +5,7 @@
 //   db/images.lance/_versions/{old,new}.manifest   (new is what Lance reads)
 //   db/images.lance/data/*.lance                    (one file per row; `missing` of new's are gone)
 //   .git/lfs/objects/aa/bb/<oid>                    (every data file, committed through the LFS filter)
+import { randomBytes } from 'node:crypto';
 import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -34,6 +35,11 @@ export interface LanceIncidentOptions {
   scheme?: 'v1' | 'v2';
   /** How many of the missing files get their LFS object overwritten with other bytes of the same size. Default 0. */
   corruptObjects?: number;
+  /**
+   * Bytes of incompressible payload per row (a `thumbnail` column), so each data file has a real
+   * size: the seed's were about 680 KB. Default 0: tiny rows, no such column.
+   */
+  rowBytes?: number;
 }
 
 export interface LanceIncident {
@@ -71,18 +77,22 @@ export type ImageRow = {
   id: number;
   name: string;
   vector: number[];
+  thumbnail?: string;
 };
 
 /** The rows the builder writes: row i is `{ id: i, name: 'img-000i.jpg', vector: 8 floats }`. */
-export function imageRows(from: number, count: number): ImageRow[] {
+export function imageRows(from: number, count: number, rowBytes = 0): ImageRow[] {
   return Array.from({ length: count }, (_, k) => {
     const id = from + k;
-    return { id, name: `img-${String(id).padStart(4, '0')}.jpg`, vector: Array.from({ length: 8 }, (_, j) => Math.fround(Math.sin(id * 8 + j))) };
+    const row: ImageRow = { id, name: `img-${String(id).padStart(4, '0')}.jpg`, vector: Array.from({ length: 8 }, (_, j) => Math.fround(Math.sin(id * 8 + j))) };
+    // Random bytes as base64: nothing for the file format to compress away.
+    if (rowBytes > 0) row.thumbnail = randomBytes(Math.ceil((rowBytes * 3) / 4)).toString('base64').slice(0, rowBytes);
+    return row;
   });
 }
 
 export async function buildLanceIncident(options: LanceIncidentOptions = {}): Promise<LanceIncident> {
-  const { newRows = 386, missing = 295, scheme = 'v1', corruptObjects = 0, versions = 2 } = options;
+  const { newRows = 386, missing = 295, scheme = 'v1', corruptObjects = 0, versions = 2, rowBytes = 0 } = options;
   const oldRows = options.oldRows ?? Math.min(30, newRows - missing);
   const appended = newRows - oldRows;
   if (!Number.isInteger(oldRows) || oldRows < 1) throw new Error(`oldRows must be a positive integer, got ${oldRows}`);
@@ -125,10 +135,10 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
     // Old version: one data file per row.
     let t = performance.now();
     const db = await lancedb.connect(dbDir);
-    const table = await db.createTable(TABLE, imageRows(0, 1), {
+    const table = await db.createTable(TABLE, imageRows(0, 1, rowBytes), {
       storageOptions: { new_table_enable_v2_manifest_paths: scheme === 'v2' ? 'true' : 'false' },
     });
-    for (let id = 1; id < oldRows; id++) await table.add(imageRows(id, 1));
+    for (let id = 1; id < oldRows; id++) await table.add(imageRows(id, 1, rowBytes));
     // No-op commits (a delete matching nothing) only move the version number.
     const padTo = async (version: number) => {
       while ((await table.version()) < version) await table.delete('id < 0');
@@ -145,7 +155,7 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
     // Newest version: one append (one data file) per row, ending on an append like the seed.
     t = performance.now();
     if (versions === 'seed') await padTo(SEED_NEW_VERSION - appended);
-    for (let id = oldRows; id < newRows; id++) await table.add(imageRows(id, 1));
+    for (let id = oldRows; id < newRows; id++) await table.add(imageRows(id, 1, rowBytes));
     const newVersion = await table.version();
     table.close();
     db.close();
