@@ -20,7 +20,7 @@ export type HistoryEvent = NonNullable<History['events']>[number];
 export interface ActivityRun {
   activityId: string;
   activityType: string;
-  /** `step` for `step:<n>` (report.steps[n]), `undo` for `step:undo-<n>` (report.compensations[n]). */
+  /** `step` for a step's activity (report.steps[index]), `undo` for an undo's (report.compensations[index]). */
   kind?: 'step' | 'undo';
   index?: number;
   /** The runbook step's name, from the report (or the progress query while the run is open). */
@@ -329,8 +329,13 @@ export async function readRun(client: Client, workflowId: string, runId?: string
     if (timeout > 0) detail.progress = await client.withDeadline(Date.now() + timeout, () => pinned.query(progressQuery)).catch(() => undefined);
   }
   const named = detail.report ?? detail.progress;
+  // Records name their activity (kit v2: `step:<n>:<id>`); older ones are found by the index in `step:<n>`.
+  const byActivity = new Map<string, { kind: 'step' | 'undo'; index: number }>();
+  named?.steps.forEach((s, index) => s.activityId && byActivity.set(s.activityId, { kind: 'step', index }));
+  detail.report?.compensations.forEach((s, index) => s.activityId && byActivity.set(s.activityId, { kind: 'undo', index }));
   const now = Date.now();
   for (const run of detail.activities) {
+    Object.assign(run, byActivity.get(run.activityId));
     if (run.index !== undefined) {
       const record = run.kind === 'undo' ? detail.report?.compensations[run.index] : named?.steps[run.index];
       run.step = record?.name;

@@ -212,16 +212,19 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     assert.equal(detail.runId, fromCli.runId);
     assert.equal(detail.status, 'COMPLETED');
     assert.equal(detail.origin, 'cli');
-    assert.deepEqual(detail.activities.filter((a) => a.kind === 'step').map((a) => [a.activityId, a.step, a.state]), [
-      ['step:0', 'diagnose', 'completed'],
-      ['step:1', 'stop', 'completed'],
-      ['step:2', 'wait until down', 'completed'],
-      ['step:3', 'start', 'completed'],
-      ['step:4', 'wait healthy', 'completed'],
-      ['step:5', 'smoke checks', 'completed'],
+    // Steps by their stable ids; their labels are for people and may change.
+    assert.deepEqual(detail.activities.filter((a) => a.kind === 'step').map((a) => [a.stepId, a.state]), [
+      ['resolve', 'completed'],
+      ['diagnose', 'completed'],
+      ['diagnose-recheck', 'completed'],
+      ['stop', 'completed'],
+      ['wait-down', 'completed'],
+      ['start', 'completed'],
+      ['wait-healthy', 'completed'],
+      ['smoke', 'completed'],
     ]);
     const approve = detail.updates.find((u) => u.name === 'approve');
-    assert.deepEqual(approve?.request, { approver: 'bob', decision: 'approve', planDigest: digest, comment: 'after the backup' });
+    assert.deepEqual(approve?.request, { runId: fromCli.runId, approver: 'bob', decision: 'approve', planDigest: digest, comment: 'after the backup' });
     assert.ok(detail.signals.total >= 1 && detail.signals.byName.stepProgress === detail.signals.total, JSON.stringify(detail.signals));
     assert.deepEqual(detail.outcomes.map((o) => o.outcome), ['Running', 'AwaitingApproval', 'Running', 'Succeeded']);
 

@@ -121,7 +121,8 @@ describe('chat approval flow', () => {
     assert.ok(blocks.includes(workflowUrl(config, workflowId)), 'UI link in the blocks');
     assert.match(blocks, /\*Succeeded\*/);
     assert.match(blocks, /approved by bob/);
-    for (const step of ['diagnose', 'stop', 'wait until down', 'start', 'wait healthy', 'smoke checks']) assert.ok(blocks.includes(`${step}: completed`), `step ${step} in the report`);
+    const name = service.spec.name;
+    for (const step of [`diagnose ${name}`, `stop ${name}`, `wait until ${name} is down`, `start ${name}`, `wait until ${name} is healthy`, 'smoke checks']) assert.ok(blocks.includes(`${step}: completed`), `step ${step} in the report`);
 
     const report = (await waitForReport(client.workflow.getHandle(workflowId))).report!;
     assert.equal(report.outcome, 'Succeeded');
