@@ -100,7 +100,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
         const { report, error } = await waitForReport(run.handle);
         if (report?.outcome !== 'Succeeded') throw new Error(`step-length run ended ${report?.outcome}: ${error}`);
         out.push({ stepSeconds, ...(await historySize(client, run.workflowId)) });
-        await serviceControl(spec).stop();
+        await new MockActivityEnvironment().run(() => serviceControl(spec).stop());
         await rm(dir, { recursive: true, force: true });
       }
       return out;

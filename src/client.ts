@@ -143,9 +143,12 @@ export async function approveRunbook(client: Client, workflowId: string, options
  * of the history this way.
  */
 export async function getProgress(client: Client, workflowId: string): Promise<RunbookProgress> {
-  const handle = client.workflow.getHandle(workflowId);
+  return progressOf(client.workflow.getHandle(workflowId));
+}
+
+export async function progressOf(handle: WorkflowHandle): Promise<RunbookProgress> {
   const [progress, description] = await Promise.all([handle.query(progressQuery), handle.describe()]);
-  const converter = client.options.loadedDataConverter;
+  const converter = handle.client.options.loadedDataConverter;
   for (const pending of description.raw.pendingActivities ?? []) {
     const step = progress.steps.find((s) => s.activityId === pending.activityId);
     if (!step) continue;

@@ -27,8 +27,7 @@ import { spawnWorker, type WorkerProcess } from './helpers/worker-process';
 const repoRoot = fileURLToPath(new URL('..', import.meta.url));
 
 describe('progress bars from heartbeat details', () => {
-  const restorable = Array.from({ length: 295 }, () => ({ size: 2048 }));
-  const plan: Plan = { summary: '', actions: [], observations: { strategy: 'full-restore', diagnosis: { currentRows: 386, missingCount: 295, restorable } } };
+  const plan: Plan = { summary: '', actions: [], observations: { strategy: 'full-restore', currentRows: 386, missingCount: 295, restorable: { count: 295, first: [], sha256: '' }, restorableBytes: 295 * 2048 } };
   const lanceInput = runbooks.lanceRestore.input.parse({ tableDir: '/srv/db/images.lance' }) as unknown as Record<string, unknown>;
   const restartInput = runbooks.serviceRestart.input.parse({
     service: { adapter: 'systemd', name: 'api.service' },
@@ -49,7 +48,7 @@ describe('progress bars from heartbeat details', () => {
     assert.deepEqual(barSpec({ name: 'diagnose' }, { checked: 10, of: 386 }), { value: 10, total: 386, unit: 'files checked', detail: '' });
     assert.deepEqual(barSpec({ name: 'verify table' }, { scannedRows: 200 }, { input: lanceInput, plan }), { value: 200, total: 386, unit: 'rows scanned', detail: '' });
     assert.equal(barSpec({ name: 'verify table' }, { scannedRows: 200 }, { input: { ...lanceInput, expectedRows: 500 }, plan })?.total, 500, 'expectedRows wins');
-    const fallback = { ...plan, observations: { strategy: 'fallback', diagnosis: { currentRows: 386 } } };
+    const fallback = { ...plan, observations: { strategy: 'fallback', currentRows: 386 } };
     assert.equal(barSpec({ name: 'verify table' }, { scannedRows: 200 }, { input: lanceInput, plan: fallback })?.total, undefined, 'a fallback keeps fewer rows: no total to count to');
   });
 
@@ -128,7 +127,7 @@ describe('lanceRestore from the CLI: progress bar on a terminal, lines in a pipe
     const reportPath = join(work, 'restore-report.json');
     await writeFile(inputPath, JSON.stringify(input));
     // stderr on the pseudo-terminal, stdout (the ID and the report) to a file.
-    const command = `stty cols 160; exec '${process.execPath}' bin/runbook.js start lanceRestore --input '${inputPath}' --wait --as alice > '${reportPath}'`;
+    const command = `stty cols 160; exec '${process.execPath}' bin/runbook.js start lanceRestore --input '${inputPath}' --wait --json --as alice > '${reportPath}'`;
     const r = await execa('script', ['-qefc', command, '/dev/null'], { cwd: repoRoot, env: env(), reject: false, input: '', timeout: 120_000 });
     const screen = r.stdout;
     assert.equal(r.exitCode, 0, screen);
@@ -137,13 +136,13 @@ describe('lanceRestore from the CLI: progress bar on a terminal, lines in a pipe
     assert.equal(report.outcome, 'Succeeded', screen);
 
     assert.match(screen, /\x1b\[/, 'drawn with terminal control sequences');
-    const frames = [...screen.matchAll(/\[3\] restore files from LFS \[([█░]+)\] (\d+)\/160 files (\d+)% ETA \S+ ([\d.]+ [KM]?i?B) of ([\d.]+ [KM]?i?B)/g)];
+    const frames = [...screen.matchAll(/\[4\] restore files from LFS \[([█░]+)\] (\d+)\/160 files (\d+)% ETA \S+ ([\d.]+ [KM]?i?B) of ([\d.]+ [KM]?i?B)/g)];
     assert.ok(frames.length >= 1, `a bar of files restored out of 160, with bytes:\n${JSON.stringify(screen)}`);
     for (const [, bar, done, percent] of frames) {
       assert.equal(bar!.length, 24);
       assert.equal(Number(percent), Math.floor((Number(done) / 160) * 100));
     }
-    assert.match(screen, /\[3\] restore files from LFS: completed/);
+    assert.match(screen, /\[4\] restore files from LFS: completed/);
     assert.doesNotMatch(screen, /restore files from LFS: running \{"done"/, 'the heartbeat is in the bar, not in the line');
 
     const record = await audited(workflowId!);
@@ -162,10 +161,10 @@ describe('lanceRestore from the CLI: progress bar on a terminal, lines in a pipe
   test('in a pipe: one line per change with the heartbeat; the audit of a fallback lists the files moved and the rows lost', async () => {
     const table = await incident();
     const input: LanceRestoreRequest = { mode: 'apply', approval: 'auto', tableDir: table.tableDir, strategy: 'fallback' };
-    const r = await execa(process.execPath, ['bin/runbook.js', 'start', 'lanceRestore', '--input', '-', '--wait', '--as', 'alice'], { cwd: repoRoot, env: env(), reject: false, input: JSON.stringify(input), timeout: 120_000 });
+    const r = await execa(process.execPath, ['bin/runbook.js', 'start', 'lanceRestore', '--input', '-', '--wait', '--json', '--as', 'alice'], { cwd: repoRoot, env: env(), reject: false, input: JSON.stringify(input), timeout: 120_000 });
     assert.equal(r.exitCode, 0, r.stderr);
     assert.doesNotMatch(r.stderr, /\x1b\[/, 'no control sequences in a pipe');
-    assert.match(r.stderr, /^ {2}\[1\] diagnose: completed$/m);
+    assert.match(r.stderr, /^ {2}\[2\] diagnose \/\S+: completed$/m);
     const [workflowId, ...json] = r.stdout.split('\n');
     const report = JSON.parse(json.join('\n')) as RunbookReport;
     assert.equal(report.outcome, 'Succeeded');
@@ -199,7 +198,7 @@ describe('lanceRestore from the CLI: progress bar on a terminal, lines in a pipe
       const first = await spawnWorker(crashConfig, workers);
       const run = await startRunbook(client, crashConfig, 'lanceRestore', { mode: 'apply', approval: 'auto', strategy: 'full-restore', tableDir: table.tableDir, restorePauseMs: 100 }, { requestedBy: 'alice', origin: 'api' });
       await waitFor('the restore to be under way', async () => {
-        const step = (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.name === 'restore files from LFS');
+        const step = (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'restore');
         return ((step?.lastHeartbeat as { done?: number } | undefined)?.done ?? 0) >= 20;
       }, 60_000);
       first.process.kill('SIGKILL');
@@ -209,33 +208,33 @@ describe('lanceRestore from the CLI: progress bar on a terminal, lines in a pipe
       // (no worker answers the progress query, so step names are unknown: the activity type says it).
       const stalled = await show(run.workflowId);
       const pending = stalled.activities.find((a) => a.activityType === 'restoreLanceFiles')!;
-      assert.equal(pending.activityId, 'step:2');
+      assert.equal(pending.activityId, 'step:3:restore');
       assert.equal(pending.state, 'running');
       assert.equal(pending.attempts, 1);
-      // The SDK sends heartbeats to the server at most every 8 s (0.8 × the 10 s timeout): this one may lag the progress query.
+      // The worker sends heartbeats to the server at most every 2 s: this one may lag the step's own count.
       assert.ok((pending.lastHeartbeat as { done: number }).done >= 1, JSON.stringify(pending));
       assert.ok(pending.lastHeartbeatAt, JSON.stringify(pending));
 
       await spawnWorker(crashConfig, workers);
       assert.equal((await waitForReport(run.handle)).report?.outcome, 'Succeeded');
       const detail = await show(run.workflowId);
-      const restore = detail.activities.find((a) => a.step === 'restore files from LFS')!;
+      const restore = detail.activities.find((a) => a.activityType === 'restoreLanceFiles')!;
       assert.equal(restore.state, 'completed');
       assert.equal(restore.attempts, 2, JSON.stringify(restore));
       const [timeout] = restore.failures;
       assert.equal(timeout?.attempt, 1);
       assert.equal(timeout?.type, 'Timeout');
       assert.match(timeout!.message, /heartbeat/i);
-      // The retry's final heartbeat (from the report); the killed attempt's was shown live above: Temporal
-      // keeps heartbeat details in history only when an activity finally times out.
-      const last = restore.lastHeartbeat as { done: number; bytes: number };
-      assert.ok(last.done > (pending.lastHeartbeat as { done: number }).done && last.done <= 160 && last.bytes > 0, JSON.stringify(restore));
-      assert.ok(restore.durationMs! >= 10_000, 'the 10 s heartbeat timeout is part of the step');
+      // The retry resumed after the killed attempt's last heartbeat that reached the server.
+      const { report } = await waitForReport(run.handle);
+      const evidence = report!.steps.find((s) => s.id === 'restore')!.evidence as { restored: number; resumedAfter: number };
+      assert.equal(evidence.restored, 160);
+      assert.ok(evidence.resumedAfter >= 1 && evidence.resumedAfter <= (pending.lastHeartbeat as { done: number }).done, JSON.stringify(evidence));
+      assert.ok(restore.durationMs! >= 30_000, 'the 30 s heartbeat timeout is part of the step');
 
       const text = await execa(process.execPath, ['bin/runbook.js', 'show', run.workflowId], { cwd: repoRoot, env: { ...env(), RUNBOOK_TASK_QUEUE: crashConfig.taskQueue }, reject: false });
-      assert.match(text.stdout, /^ +3 +restore files from LFS +restoreLanceFiles +2 +.* completed$/m, text.stdout);
+      assert.match(text.stdout, /^ +4 +restore files from LFS +restoreLanceFiles +2 +.* completed$/m, text.stdout);
       assert.match(text.stdout, /^ +attempt 1 failed: activity Heartbeat timeout \[Timeout\]$/m, text.stdout);
-      assert.match(text.stdout, /^ +last heartbeat: \{"done":\d+,"bytes":\d+\}$/m, text.stdout);
     } finally {
       for (const w of workers) w.process.kill('SIGKILL');
     }

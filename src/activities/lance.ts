@@ -28,6 +28,8 @@ export interface LanceFacts {
   /** Manifests and transaction files of the broken versions: what a fallback moves aside. */
   brokenFiles: ListRef<string>;
   restorable: ListRef<RestorableFile>;
+  /** Bytes the restorable files hold together. */
+  restorableBytes: number;
   unrestorable: ListRef<UnrestorableFile>;
   findings: ListRef<Finding>;
   /** The whole diagnosis (every version, orphans), on this host. */
@@ -58,6 +60,7 @@ export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }
     brokenVersions,
     brokenFiles,
     restorable,
+    restorableBytes: d.restorable.reduce((sum, f) => sum + f.size, 0),
     unrestorable,
     findings,
     diagnosis: { ...diagnosis, first: [] },

@@ -3,9 +3,8 @@
 // one line per change. Then the report on stdout: short and human, or whole as JSON with `json`.
 import type { WorkflowHandle } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
-import { waitForReport } from '../client';
+import { progressOf, waitForReport } from '../client';
 import { isRunbookType, runbooks } from '../workflows/inputs';
-import { progressQuery } from '../workflows/messages';
 import type { RunbookProgress } from '../workflows/report';
 import { EXIT } from './exit';
 import { barSpec, StepBars, type BarContext } from './progress-bar';
@@ -54,7 +53,7 @@ export async function follow(handle: WorkflowHandle, options: { tty?: boolean; j
     try {
       let progress: RunbookProgress;
       try {
-        progress = await handle.query(progressQuery);
+        progress = await progressOf(handle);
       } catch {
         return; // not started yet, or already closed
       }

@@ -3,6 +3,7 @@
 // of its diagnosis, `{ scannedRows }` of its verification, `{ polls }` of the wait steps, `{ url, tries }`
 // of smoke checks. The totals come from the run's input and its plan.
 import cliProgress from 'cli-progress';
+import type { LanceFacts } from '../activities/lance';
 import type { Plan, StepRecord } from '../workflows/report';
 import { brief, formatBytes } from './format';
 
@@ -25,10 +26,8 @@ export interface BarContext {
 const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v);
 const positive = (v: unknown): number | undefined => (isNumber(v) && v > 0 ? v : undefined);
 
-interface LanceFacts {
-  strategy?: string;
-  diagnosis?: { currentRows?: number; missingCount?: number; restorable?: Array<{ size?: number }> };
-}
+/** What the bars need of lanceRestore's plan facts (src/activities/lance.ts LanceFacts). */
+type PlanFacts = Partial<Pick<LanceFacts, 'currentRows' | 'missingCount' | 'restorable' | 'restorableBytes'> & { strategy: string }>;
 
 /** What to draw for a running step's latest heartbeat; undefined when there is nothing to show. */
 export function barSpec(step: Pick<StepRecord, 'name'>, heartbeat: unknown, context: BarContext = {}): BarSpec | undefined {
@@ -36,15 +35,14 @@ export function barSpec(step: Pick<StepRecord, 'name'>, heartbeat: unknown, cont
   if (typeof heartbeat !== 'object') return { value: 0, unit: '', detail: brief(heartbeat, 80) };
   const h = heartbeat as Record<string, unknown>;
   const input = context.input ?? {};
-  const facts = (context.plan?.observations ?? {}) as LanceFacts;
+  const facts = (context.plan?.observations ?? {}) as PlanFacts;
 
   // restoreLanceFiles: files restored and verified so far, of the plan's restorable files.
   if (isNumber(h.done) && isNumber(h.bytes)) {
-    const restorable = facts.diagnosis?.restorable;
-    const totalBytes = restorable?.reduce((sum, f) => sum + (f.size ?? 0), 0);
+    const totalBytes = facts.restorableBytes;
     return {
       value: h.done,
-      total: positive(restorable?.length) ?? positive(facts.diagnosis?.missingCount),
+      total: positive(facts.restorable?.count) ?? positive(facts.missingCount),
       unit: 'files',
       detail: `${formatBytes(h.bytes)}${totalBytes ? ` of ${formatBytes(totalBytes)}` : ''}`,
     };
@@ -53,7 +51,7 @@ export function barSpec(step: Pick<StepRecord, 'name'>, heartbeat: unknown, cont
   if (isNumber(h.checked) && isNumber(h.of)) return { value: h.checked, total: positive(h.of), unit: 'files checked', detail: '' };
   // verifyLanceTable: rows read by the full scan, of the rows the table must have.
   if (isNumber(h.scannedRows)) {
-    const expected = positive(input.expectedRows) ?? (facts.strategy === 'full-restore' ? positive(facts.diagnosis?.currentRows) : undefined);
+    const expected = positive(input.expectedRows) ?? (facts.strategy === 'full-restore' ? positive(facts.currentRows) : undefined);
     return { value: h.scannedRows, total: expected, unit: 'rows scanned', detail: '' };
   }
   // waitServiceDown / waitServiceHealthy: a poll every half second until the step's limit.

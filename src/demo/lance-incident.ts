@@ -36,8 +36,9 @@ export interface LanceIncidentOptions {
   /** How many of the missing files get their LFS object overwritten with other bytes of the same size. Default 0. */
   corruptObjects?: number;
   /**
-   * Bytes of incompressible payload per row (a `thumbnail` column), so each data file has a real
-   * size: the seed's were about 680 KB. Default 0: tiny rows, no such column.
+   * Random bytes per row, stored base64 in a `thumbnail` column (the file format packs it back to
+   * about this many bytes), so each data file has a real size: the seed's were 678,741 B. Default
+   * 0: tiny rows, no such column.
    */
   rowBytes?: number;
 }
@@ -86,7 +87,7 @@ export function imageRows(from: number, count: number, rowBytes = 0): ImageRow[]
     const id = from + k;
     const row: ImageRow = { id, name: `img-${String(id).padStart(4, '0')}.jpg`, vector: Array.from({ length: 8 }, (_, j) => Math.fround(Math.sin(id * 8 + j))) };
     // Random bytes as base64: nothing for the file format to compress away.
-    if (rowBytes > 0) row.thumbnail = randomBytes(Math.ceil((rowBytes * 3) / 4)).toString('base64').slice(0, rowBytes);
+    if (rowBytes > 0) row.thumbnail = randomBytes(rowBytes).toString('base64');
     return row;
   });
 }

@@ -75,10 +75,10 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
         await rb.step('stop-backend', `stop ${service.name}`, (a) => a.stopService(service), { mutates: true });
         await rb.step('wait-backend-down', `wait until ${service.name} is down`, (a) => a.waitServiceDown(service, input.waitDownSeconds));
       }
-      await rb.step('snapshot', 'snapshot metadata', (a) => a.snapshotLanceMetadata({ tableDir, destination: `${quarantine}/snapshot` }), { heartbeatTimeout: '2m' });
+      await rb.step('snapshot', 'snapshot metadata', (a) => a.snapshotLanceMetadata({ tableDir, destination: `${quarantine}/snapshot` }));
 
       if (strategy === 'full-restore') {
-        await rb.step('restore', 'restore files from LFS', (a) => a.restoreLanceFiles({ tableDir, lfsRepo: d.lfsRepo, files: d.restorable, replacedDir: `${quarantine}/replaced`, pauseMs: input.restorePauseMs }), { mutates: true, startToCloseTimeout: '12h', heartbeatTimeout: '2m' });
+        await rb.step('restore', 'restore files from LFS', (a) => a.restoreLanceFiles({ tableDir, lfsRepo: d.lfsRepo, files: d.restorable, replacedDir: `${quarantine}/replaced`, pauseMs: input.restorePauseMs }), { mutates: true, startToCloseTimeout: '12h' });
         await rb.step('verify', 'verify table', (a) => a.verifyLanceTable({ tableDir, expectVersion: d.currentVersion, expectedRows: input.expectedRows }), { heartbeatTimeout: '5m' });
       } else {
         const undo = rb.onFailure('return-quarantined', 'move quarantined files back', (a) => a.returnQuarantinedFiles({ destination: `${quarantine}/versions` }));

@@ -46,7 +46,7 @@ function baseActivities(journal: Journal, overrides: Partial<Activities> = {}): 
     path: '/data/t.lance', lfsRepo: '/data', healthy: false, currentVersion: 3, currentRows: 30, latestCompleteVersion: 2, latestCompleteRows: 20,
     versionCount: 3, missingCount: 1,
     brokenVersions: { count: 1, first: [3], sha256: 'a' }, brokenFiles: { count: 1, first: ['_versions/3.manifest'], sha256: 'b' },
-    restorable: { count: 0, first: [], sha256: 'c' }, unrestorable: { count: 1, first: [{ path: 'data/x.lance', reason: 'gone' }], sha256: 'd' },
+    restorable: { count: 0, first: [], sha256: 'c' }, restorableBytes: 0, unrestorable: { count: 1, first: [{ path: 'data/x.lance', reason: 'gone' }], sha256: 'd' },
     findings: { count: 0, first: [], sha256: 'e' }, diagnosis: { count: 1, first: [], sha256: 'f' },
   };
   return {
