@@ -9,12 +9,17 @@
 //                   `sha256sum` + `sync` (the same durability) and `cp` + `sha256sum` alone
 //   restore-2g      one 2 GiB LFS object, vs the same baselines (checks df first)
 //   pointers        findPointers on 3,000 paths at HEAD and in history vs git doing the same lookups
+//   orchestration   a whole lanceRestore apply run on a dev server and worker vs the same activities
+//                   called in sequence in one process, on a table of the seed's shape and bytes
+//                   (386 rows of 678,741 B, every manifest kept, 295 files missing); also prints the
+//                   run's history (events, bytes) and serviceRestart histories with a 5 s and a 120 s step
 import { interleave, machineState, median, ms, ratio, spread, table, type Samples } from './harness';
 import { doctorCase, LIST_ONLY, OPEN_LIST, OURS as DOCTOR_OURS } from './doctor';
 import { HEAD_GIT, HEAD_OURS, HISTORY_GIT, HISTORY_OURS, pointersCase } from './pointers';
 import { CP_SHA, CP_SHA_SYNC, ENGINE, objectsCase, OURS as RESTORE_OURS, restoreCase, type RestoreCase } from './restore';
+import { dataBytes, IN_PROCESS, orchestrationCase, WORKFLOW } from './orchestration';
 
-const SECTIONS = ['doctor', 'restore', 'restore-bytes', 'restore-2g', 'pointers'] as const;
+const SECTIONS = ['doctor', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(SECTIONS as readonly string[]).includes(a));
 if (unknown.length) {
@@ -30,6 +35,10 @@ const RESTORE_DURABLE_TARGET = 1.0;
 const DOCTOR_TARGET = 1.0;
 /** findPointers against git's own lookups: the git processes dominate; our parsing may add half. */
 const POINTERS_TARGET = 1.5;
+/** A durable run against the bare functions: the server round trips may add a quarter. */
+const ORCHESTRATION_TARGET = 1.25;
+/** A run's history, whatever the table's versions or the steps' length. */
+const HISTORY_TARGET_BYTES = 64 * 1024;
 
 const plan = {
   doctor: { versions: 1000, rounds: 7, warmup: 1 },
@@ -38,6 +47,7 @@ const plan = {
   restoreBytes: { count: 295, size: 678_741, rounds: 9, warmup: 1 },
   restore2g: { count: 1, size: 2 * 1024 ** 3, rounds: 3, warmup: 1 },
   pointers: { count: 3000, rounds: 9, warmup: 1 },
+  orchestration: { rowBytes: 678_741, rounds: 5, warmup: 1 },
 };
 
 const started = performance.now();
@@ -127,6 +137,30 @@ if (runs('pointers')) {
       rows.push([label, base, String(c.count), '', spread(s[base]!), ratio(s[ours]!, s[base]!).toFixed(2)]);
       const r = ratio(s[ours]!, s[base]!);
       summary.push(`${verdict(r, POINTERS_TARGET)} ${label}: ${ms(median(s[ours]!))} ms = ${r.toFixed(2)}x ${base} (target <= ${POINTERS_TARGET}x)`);
+    }
+  } finally {
+    await c.cleanup();
+  }
+}
+
+// --- orchestration ----------------------------------------------------------------------------
+if (runs('orchestration')) {
+  log('orchestration: building a seed-shaped table of real bytes (every manifest kept)');
+  const { rowBytes, ...rounds } = plan.orchestration;
+  const c = await orchestrationCase({ rowBytes });
+  try {
+    const present = await dataBytes(c.incident.tableDir);
+    const label = `lanceRestore apply, ${c.incident.newRows} rows, ${c.incident.missingFiles.length} missing, v${c.incident.newVersion} (all manifests)`;
+    log(`orchestration: ${present.files} data files present (${present.bytes} bytes); ${rounds.rounds} rounds`);
+    const s = await interleave(c.variants, rounds);
+    rows.push([label, WORKFLOW, String(c.incident.missingFiles.length), '', spread(s[WORKFLOW]!), '']);
+    rows.push([label, IN_PROCESS, String(c.incident.missingFiles.length), '', spread(s[IN_PROCESS]!), ratio(s[WORKFLOW]!, s[IN_PROCESS]!).toFixed(2)]);
+    const r = ratio(s[WORKFLOW]!, s[IN_PROCESS]!);
+    summary.push(`${verdict(r, ORCHESTRATION_TARGET)} orchestration: ${label}: ${ms(median(s[WORKFLOW]!))} ms = ${r.toFixed(2)}x the activities in one process (target <= ${ORCHESTRATION_TARGET}x)`);
+    const h = c.lastHistory()!;
+    summary.push(`${h.bytes <= HISTORY_TARGET_BYTES ? 'PASS' : 'MISS'} history of that run: ${h.events} events, ${h.bytes} bytes (target <= ${HISTORY_TARGET_BYTES} bytes)`);
+    for (const run of await c.stepLengthHistories()) {
+      summary.push(`${run.bytes <= HISTORY_TARGET_BYTES ? 'PASS' : 'MISS'} history of serviceRestart whose wait step lasts ${run.stepSeconds} s: ${run.events} events, ${run.bytes} bytes`);
     }
   } finally {
     await c.cleanup();
