@@ -238,10 +238,11 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
 
 describe('show: the timeline from the workflow history', () => {
   test('a step that failed its first attempt: attempts ≥ 2, the failure message, timings', async () => {
-    // The service listens 2.5 s after it starts; "wait healthy" gives up after 1 s, so its first attempt
-    // fails with NotYet and a retry finds it healthy.
-    const { service } = await runningService('show-retry', { startupDelayMs: 2500 });
-    const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('retry.json', restartInput(service, { waitHealthySeconds: 1 })), '--wait', '--as', 'alice']);
+    // A stop command that fails once (exit 1: NotYet, retried) and then stops the service.
+    const { service } = await runningService('show-retry');
+    const marker = join(inputs, 'stop-failed-once');
+    const stopOnce = [process.execPath, '-e', `const fs=require('fs');if(!fs.existsSync(${JSON.stringify(marker)})){fs.writeFileSync(${JSON.stringify(marker)},'');process.exit(1)}process.kill(Number(fs.readFileSync(${JSON.stringify(service.spec.pidFile)},'utf8')),'SIGTERM')`];
+    const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('retry.json', { ...restartInput(service), service: { ...service.spec, stop: stopOnce } }), '--wait', '--as', 'alice']);
     assert.equal(started.exitCode, 0, shown(started));
     const workflowId = started.stdout.split('\n')[0]!;
 
@@ -251,17 +252,17 @@ describe('show: the timeline from the workflow history', () => {
     assert.match(r.stdout, /^ {2}started +.* by alice from cli \(client .*\)$/m, shown(r));
     assert.match(r.stdout, /^ {2}outcome +Succeeded$/m, shown(r));
     assert.match(r.stdout, /^ +# +STEP +ACTIVITY +TRIES +SCHEDULED +STARTED +CLOSED +TOOK +STATE$/m, shown(r));
-    const row = r.stdout.split('\n').find((line) => /^ +5 +wait healthy +waitServiceHealthy/.test(line));
-    assert.match(row ?? '', /waitServiceHealthy +([2-9]) +[\d:.]+ +[\d:.]+ +[\d:.]+ +[\d.]+s +completed$/, shown(r));
-    assert.match(r.stdout, /^ +attempt 1 failed: show-retry not healthy after 1s \(.*ECONNREFUSED.*\) \[NotYet\]$/m, shown(r));
+    const row = r.stdout.split('\n').find((line) => /^ +3 +stop show-retry +stopService/.test(line));
+    assert.match(row ?? '', /stopService +2 +[\d:.]+ +[\d:.]+ +[\d:.]+ +[\d.]+s +completed$/, shown(r));
+    assert.match(r.stdout, /^ +attempt 1 failed: stop command for show-retry exited 1 \[NotYet\]$/m, shown(r));
 
     const json = await runbook(['show', workflowId, '--json']);
     const detail = JSON.parse(json.stdout) as RunDetail;
-    const wait = detail.activities.find((a) => a.stepId === 'wait-healthy')!;
-    assert.ok(wait.attempts >= 2, JSON.stringify(wait));
-    assert.equal(wait.activityType, 'waitServiceHealthy');
+    const wait = detail.activities.find((a) => a.stepId === 'stop')!;
+    assert.equal(wait.attempts, 2, JSON.stringify(wait));
+    assert.equal(wait.activityType, 'stopService');
     assert.equal(wait.state, 'completed');
-    assert.match(wait.failures[0]!.message, /show-retry not healthy after 1s/);
+    assert.match(wait.failures[0]!.message, /stop command for show-retry exited 1/);
     assert.equal(wait.failures[0]!.type, 'NotYet');
     assert.ok(Date.parse(wait.scheduledAt) <= Date.parse(wait.startedAt!) && Date.parse(wait.startedAt!) <= Date.parse(wait.closedAt!), JSON.stringify(wait));
     assert.ok(wait.durationMs! >= 1000, 'the failed attempt and the backoff are part of its duration');
