@@ -4,7 +4,7 @@
 //   orchestration  a whole lanceRestore apply run (auto approval, no backend) on a real dev server
 //                  and worker, vs the same activity functions called in sequence in one process
 //   history        events and bytes of that run's history, and of serviceRestart runs whose wait
-//                  step lasts 5 s and 120 s (heartbeats must add nothing)
+//                  step lasts 5 s and 10 min (heartbeats must add nothing)
 import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -91,7 +91,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
     lastHistory: () => last,
     async stepLengthHistories() {
       const out = [];
-      for (const stepSeconds of [5, 120]) {
+      for (const stepSeconds of [5, 600]) {
         const dir = await mkdtemp(join(tmpdir(), 'bench-step-'));
         // A service whose health endpoint is a port nobody opens for `stepSeconds`: the wait step heartbeats all along.
         const port = await freePort();

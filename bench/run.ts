@@ -12,7 +12,7 @@
 //   orchestration   a whole lanceRestore apply run on a dev server and worker vs the same activities
 //                   called in sequence in one process, on a table of the seed's shape and bytes
 //                   (386 rows of 678,741 B, every manifest kept, 295 files missing); also prints the
-//                   run's history (events, bytes) and serviceRestart histories with a 5 s and a 120 s step
+//                   run's history (events, bytes) and serviceRestart histories with a 5 s and a 10 min step
 import { interleave, machineState, median, ms, ratio, spread, table, type Samples } from './harness';
 import { doctorCase, LIST_ONLY, OPEN_LIST, OURS as DOCTOR_OURS } from './doctor';
 import { HEAD_GIT, HEAD_OURS, HISTORY_GIT, HISTORY_OURS, pointersCase } from './pointers';

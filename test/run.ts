@@ -1,6 +1,6 @@
 // `npm test`: one real Temporal dev server for the whole run (2 cores: one server, not one per file),
 // the workflow bundle built once, then node's test runner over every test/**/*.test.ts file.
-// `--record-history` instead records the serviceRestart history the replay test guards.
+// `--record-history` instead records the histories the replay test guards (one per kit branch).
 import { readdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -27,6 +27,7 @@ try {
     RUNBOOK_WORKFLOW_BUNDLE: bundlePath,
     RUNBOOK_METRICS_ADDRESS: '',
     RUNBOOK_EXEC_ALLOW: `${process.execPath}:node`,
+    RUNBOOK_STATE_DIR: join(work, 'state'),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };
   process.stderr.write(`test: Temporal dev server ${server.address}, UI ${server.uiUrl}\n`);
