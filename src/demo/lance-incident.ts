@@ -6,10 +6,12 @@
 //   db/images.lance/data/*.lance                    (one file per row; `missing` of new's are gone)
 //   .git/lfs/objects/aa/bb/<oid>                    (every data file, committed through the LFS filter)
 import { randomBytes } from 'node:crypto';
-import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import { chmod, mkdir, mkdtemp, readdir, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
+import type { Data, Field } from 'apache-arrow';
 import { execa } from 'execa';
 import { lfsObjectRelPath, parseLfsPointer } from '../format/lfs/pointer';
 
@@ -41,6 +43,16 @@ export interface LanceIncidentOptions {
    * 0: tiny rows, no such column.
    */
   rowBytes?: number;
+  /**
+   * One more append ends the newest version: a single data file of about this many bytes, made of
+   * rows of 1 MiB of base64 `thumbnail` text stored uncompressed (`lance-encoding:compression:
+   * none` on that column), written by one `table.add` of 64-row Arrow record batches (lancedb
+   * serializes them whole: about twice the file in memory for a moment). It is always missing (the
+   * last of `missingFiles`, one of `missing`); `newRows` still counts the one-row appends, the
+   * incident's `newRows` adds the large file's rows. With it, every row gets a `thumbnail` (16
+   * bytes when `rowBytes` is 0). Default: no large file.
+   */
+  largeFileBytes?: number;
 }
 
 export interface LanceIncident {
@@ -63,6 +75,8 @@ export interface LanceIncident {
   missingFiles: string[];
   /** The subset of `missingFiles` whose LFS object was corrupted. */
   corruptedFiles: string[];
+  /** With `largeFileBytes`: the large data file (table-relative, missing), its size and its rows. */
+  largeFile?: { path: string; bytes: number; rows: number };
   /** Milliseconds spent writing the table with lancedb, in git (add, LFS clean, commit), and in total. */
   timings: { lancedbMs: number; gitMs: number; totalMs: number };
   /** Remove the whole repository directory. */
@@ -93,14 +107,18 @@ export function imageRows(from: number, count: number, rowBytes = 0): ImageRow[]
 }
 
 export async function buildLanceIncident(options: LanceIncidentOptions = {}): Promise<LanceIncident> {
-  const { newRows = 386, missing = 295, scheme = 'v1', corruptObjects = 0, versions = 2, rowBytes = 0 } = options;
+  const { newRows = 386, missing = 295, scheme = 'v1', corruptObjects = 0, versions = 2, largeFileBytes } = options;
+  const large = largeFileBytes !== undefined;
+  if (large && !(Number.isInteger(largeFileBytes) && largeFileBytes > 0)) throw new Error(`largeFileBytes must be a positive integer, got ${largeFileBytes}`);
+  const rowBytes = options.rowBytes || (large ? 16 : 0); // the large file's rows need the column in every row
   const oldRows = options.oldRows ?? Math.min(30, newRows - missing);
   const appended = newRows - oldRows;
+  const appends = appended + (large ? 1 : 0); // commits that add data files only the newest version has
   if (!Number.isInteger(oldRows) || oldRows < 1) throw new Error(`oldRows must be a positive integer, got ${oldRows}`);
   if (!Number.isInteger(newRows) || appended < 1) throw new Error(`newRows (${newRows}) must be an integer larger than oldRows (${oldRows})`);
-  if (!Number.isInteger(missing) || missing < 1 || missing > appended) throw new Error(`missing must be 1..${appended} (the data files only the newest version has), got ${missing}`);
+  if (!Number.isInteger(missing) || missing < 1 || missing > appends) throw new Error(`missing must be 1..${appends} (the data files only the newest version has), got ${missing}`);
   if (!Number.isInteger(corruptObjects) || corruptObjects < 0 || corruptObjects > missing) throw new Error(`corruptObjects must be 0..${missing}, got ${corruptObjects}`);
-  if (versions === 'seed' && (oldRows > SEED_OLD_VERSION || SEED_OLD_VERSION + appended > SEED_NEW_VERSION)) {
+  if (versions === 'seed' && (oldRows > SEED_OLD_VERSION || SEED_OLD_VERSION + appends > SEED_NEW_VERSION)) {
     throw new Error(`versions 'seed' (61 -> 421) needs oldRows <= 61 and newRows - oldRows <= 360`);
   }
   if (versions !== 'seed' && !(versions >= 2)) throw new Error(`versions must be 'seed' or a number >= 2, got ${versions}`);
@@ -136,7 +154,7 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
     // Old version: one data file per row.
     let t = performance.now();
     const db = await lancedb.connect(dbDir);
-    const table = await db.createTable(TABLE, imageRows(0, 1, rowBytes), {
+    const table = await db.createTable(TABLE, large ? verbatimThumbnails(imageRows(0, 1, rowBytes)) : imageRows(0, 1, rowBytes), {
       storageOptions: { new_table_enable_v2_manifest_paths: scheme === 'v2' ? 'true' : 'false' },
     });
     for (let id = 1; id < oldRows; id++) await table.add(imageRows(id, 1, rowBytes));
@@ -155,14 +173,25 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
 
     // Newest version: one append (one data file) per row, ending on an append like the seed.
     t = performance.now();
-    if (versions === 'seed') await padTo(SEED_NEW_VERSION - appended);
+    if (versions === 'seed') await padTo(SEED_NEW_VERSION - appends);
     for (let id = oldRows; id < newRows; id++) await table.add(imageRows(id, 1, rowBytes));
+    let largeName: string | undefined;
+    let largeRows = 0;
+    let largeBytes = 0;
+    if (large) {
+      const before = new Set(await listData());
+      largeRows = await addLargeFile(table, newRows, largeFileBytes);
+      const made = (await listData()).filter((f) => !before.has(f));
+      if (made.length !== 1) throw new Error(`largeFileBytes: one add of ${largeRows} rows wrote ${made.length} data files, expected 1`);
+      largeName = made[0]!;
+      largeBytes = (await stat(join(dataDir, largeName))).size;
+    }
     const newVersion = await table.version();
     table.close();
     db.close();
     const allFiles = await listData();
     lancedbMs += performance.now() - t;
-    if (allFiles.length !== newRows) throw new Error(`expected ${newRows} data files, lancedb wrote ${allFiles.length}`);
+    if (allFiles.length !== newRows + (large ? 1 : 0)) throw new Error(`expected ${newRows + (large ? 1 : 0)} data files, lancedb wrote ${allFiles.length}`);
 
     const keepNewest = versions === 'seed' ? 1 : versions - 1;
     await pruneVersions(tableDir, [oldVersion], keepNewest);
@@ -171,7 +200,7 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
 
     // The incident: the working tree loses data files only the newest version needs.
     const onlyNew = allFiles.filter((f) => !oldFiles.has(f));
-    const missingNames = onlyNew.slice(0, missing);
+    const missingNames = large ? [...onlyNew.filter((f) => f !== largeName).slice(0, missing - 1), largeName!] : onlyNew.slice(0, missing);
     for (const f of missingNames) await rm(join(dataDir, f));
     const missingFiles = missingNames.map((f) => `data/${f}`);
 
@@ -188,7 +217,7 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
       await writeFile(objectPath, bytes);
     }
 
-    await assertIncident(dbDir, { oldVersion, newVersion, oldRows, newRows });
+    await assertIncident(dbDir, { oldVersion, newVersion, oldRows, newRows: newRows + largeRows });
 
     return {
       repoRoot,
@@ -199,10 +228,11 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
       oldVersion,
       newVersion,
       oldRows,
-      newRows,
+      newRows: newRows + largeRows,
       dataFiles: allFiles.map((f) => `data/${f}`),
       missingFiles,
       corruptedFiles,
+      ...(largeName && { largeFile: { path: `data/${largeName}`, bytes: largeBytes, rows: largeRows } }),
       timings: { lancedbMs: Math.round(lancedbMs), gitMs: Math.round(gitMs), totalMs: Math.round(performance.now() - started) },
       cleanup,
     };
@@ -210,6 +240,65 @@ export async function buildLanceIncident(options: LanceIncidentOptions = {}): Pr
     await cleanup();
     throw err;
   }
+}
+
+/** The apache-arrow lancedb itself loads (CommonJS): its schemas' types are this module's classes. */
+const lancedbArrow = () => createRequire(import.meta.url)('apache-arrow') as typeof import('apache-arrow');
+
+/** Text per row of the large file: 1 MiB of base64 of random bytes. */
+const LARGE_ROW_TEXT = 1024 * 1024;
+/** Rows per Arrow record batch of the large file: 64 MiB of text, far below Utf8's 2 GiB offsets. */
+const LARGE_BATCH_ROWS = 64;
+
+/**
+ * These rows as the Arrow table lancedb infers for them, with `thumbnail` stored as written (Lance's
+ * `lance-encoding:compression: none`, which a table created from it keeps for every later append):
+ * the large file's size is its text's, with no CPU spent compressing base64 back to its raw bytes.
+ */
+function verbatimThumbnails(rows: ImageRow[]) {
+  const { Field, RecordBatch, Schema, Table: ArrowTable } = lancedbArrow();
+  const inferred = lancedb.makeArrowTable(rows);
+  const fields = inferred.schema.fields.map((f) =>
+    f.name === 'thumbnail' ? new Field(f.name, f.type, f.nullable, new Map([...f.metadata, ['lance-encoding:compression', 'none']])) : f,
+  );
+  const schema = new Schema(fields, inferred.schema.metadata);
+  return new ArrowTable(schema, inferred.batches.map((b) => new RecordBatch(schema, b.data)));
+}
+
+/**
+ * Appends rows `from…` of 1 MiB `thumbnail` text each, about `bytes` in all, in one `table.add`: the
+ * record batches are built column by column from the table's schema, every batch's thumbnails
+ * sharing one 64 MiB buffer of base64 (random bytes, made once: nothing to compress, and no string
+ * per row), so Lance writes them as one data file. Returns the rows.
+ */
+async function addLargeFile(table: lancedb.Table, from: number, bytes: number): Promise<number> {
+  const { FixedSizeList, Float32, RecordBatch, Struct, Table: ArrowTable, Utf8, makeData, vectorFromArray } = lancedbArrow();
+  const rows = Math.ceil(bytes / LARGE_ROW_TEXT);
+  const schema = await table.schema();
+  const fields = schema.fields as Field[];
+  const text = Buffer.from(randomBytes((LARGE_BATCH_ROWS * LARGE_ROW_TEXT * 3) / 4).toString('base64'), 'latin1');
+  const data = new Uint8Array(text.buffer, text.byteOffset, text.length);
+  const batches: InstanceType<typeof RecordBatch>[] = [];
+  for (let start = 0; start < rows; start += LARGE_BATCH_ROWS) {
+    const n = Math.min(LARGE_BATCH_ROWS, rows - start);
+    const plain = imageRows(from + start, n); // id, name, vector
+    const children = fields.map((field): Data => {
+      if (field.name === 'thumbnail') {
+        const valueOffsets = Int32Array.from({ length: n + 1 }, (_, i) => i * LARGE_ROW_TEXT);
+        return makeData({ type: new Utf8(), length: n, nullCount: 0, valueOffsets, data });
+      }
+      const values = plain.map((r) => r[field.name as keyof ImageRow]);
+      if (field.type instanceof FixedSizeList) {
+        const flat = Float32Array.from((values as number[][]).flat());
+        const child = makeData({ type: new Float32(), length: flat.length, nullCount: 0, data: flat });
+        return makeData({ type: field.type, length: n, nullCount: 0, child });
+      }
+      return vectorFromArray(values, field.type).data[0]!;
+    });
+    batches.push(new RecordBatch(schema, makeData({ type: new Struct(fields), length: n, nullCount: 0, children })));
+  }
+  await table.add(new ArrowTable(schema, batches));
+  return rows;
 }
 
 /** The version a manifest file name stands for, in either naming scheme. */

@@ -1,5 +1,6 @@
 // The real worker entry point in its own process, as `npm start` and production run it, so tests can
 // kill it with SIGKILL mid-step.
+import { readFile } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
 import { execa, type ResultPromise } from 'execa';
 import type { Config } from '../../src/config';
@@ -29,4 +30,14 @@ export async function spawnWorker(config: Config, running: WorkerProcess[], opti
   running.push(started);
   await waitFor('the worker to start', async () => 'status' in (await get(started.metricsUrl)), 60_000);
   return started; // wrapped: an async function returning the ResultPromise itself would await its exit
+}
+
+/**
+ * What the kernel counted for a live worker process (`/proc/<pid>/io`, all its threads): `wchar`
+ * is every byte it passed to write calls (files, pipes, sockets), whether or not it reached the disk.
+ */
+export async function processIo(worker: WorkerProcess): Promise<{ rchar: number; wchar: number; writeBytes: number }> {
+  const text = await readFile(`/proc/${worker.process.pid}/io`, 'utf8');
+  const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
+  return { rchar: field('rchar'), wchar: field('wchar'), writeBytes: field('write_bytes') };
 }
