@@ -18,6 +18,7 @@ import { loadConfig, type Config } from '../src/config';
 import { buildLanceIncident, type LanceIncident } from '../src/demo/lance-incident';
 import { freePort, startDevServer } from '../src/platform/dev-server';
 import { createWorkers, installRuntime } from '../src/worker';
+import type { RunbookReport } from '../src/workflows/report';
 import type { Variant } from './harness';
 
 export const WORKFLOW = 'ours: lanceRestore workflow run';
@@ -28,6 +29,8 @@ export interface OrchestrationCase {
   variants: Variant[];
   /** Events and bytes of the last workflow run's history. */
   lastHistory(): { events: number; bytes: number } | undefined;
+  /** The last workflow run's report: its steps' times show where the run spent them. */
+  lastReport(): RunbookReport | undefined;
   /** serviceRestart histories with a short and a long wait step. */
   stepLengthHistories(): Promise<Array<{ stepSeconds: number; events: number; bytes: number }>>;
   cleanup(): Promise<void>;
@@ -53,6 +56,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
   const missing = incident.missingFiles.map((f) => join(incident.tableDir, f));
   const quarantine = join(incident.repoRoot, 'quarantine');
   let last: { events: number; bytes: number } | undefined;
+  let lastReport: RunbookReport | undefined;
   let runs = 0;
 
   /** Back to the incident: the restored files gone again, no quarantine. */
@@ -69,6 +73,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
         const { report, error } = await waitForReport(run.handle);
         if (report?.outcome !== 'Succeeded') throw new Error(`bench run ${++runs} ended ${report?.outcome}: ${error}`);
         last = await historySize(client, run.workflowId);
+        lastReport = report;
       },
       reset,
     },
@@ -89,6 +94,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
     incident,
     variants,
     lastHistory: () => last,
+    lastReport: () => lastReport,
     async stepLengthHistories() {
       const out = [];
       for (const stepSeconds of [5, 600]) {

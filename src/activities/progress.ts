@@ -3,9 +3,21 @@
 // pending activities (DescribeWorkflowExecution), so progress adds nothing to the history.
 import { Context, sleep } from '@temporalio/activity';
 
+/**
+ * Each heartbeat crosses into the SDK's core (about 1 ms with its payload): a step that reports
+ * every file of hundreds would spend seconds on it. The worker sends to the server at most every
+ * 2 s anyway, so a detail newer than this is kept only when the step reports again.
+ */
+const HEARTBEAT_EVERY_MS = 100;
+const lastHeartbeat = new WeakMap<Context, number>();
+
 /** Heartbeat `detail`: what a retry resumes from, and what `runbook progress` shows. */
 export function reportProgress(detail: unknown): void {
-  Context.current().heartbeat(detail);
+  const ctx = Context.current();
+  const now = Date.now();
+  if (now - (lastHeartbeat.get(ctx) ?? 0) < HEARTBEAT_EVERY_MS) return;
+  lastHeartbeat.set(ctx, now);
+  ctx.heartbeat(detail);
 }
 
 /** Heartbeats while `work` runs, for steps that wait on one long command. */

@@ -43,7 +43,7 @@ test('a worker killed with SIGKILL during a long step: the run resumes on a new 
 
   // The new process takes 8 s to listen: kill the worker while "wait healthy" polls and heartbeats.
   const waiting = await waitFor('the wait-healthy step to report a heartbeat', async () => {
-    const step = (await queryProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.name === 'wait healthy');
+    const step = (await queryProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'wait-healthy');
     return step?.state === 'running' && step.lastHeartbeat ? step : undefined;
   }, 60_000);
   assert.equal(waiting.attempts, 1);
@@ -58,8 +58,8 @@ test('a worker killed with SIGKILL during a long step: the run resumes on a new 
   await spawnWorker(config, workers);
   const { report, error } = await waitForReport(run.handle);
   assert.equal(report?.outcome, 'Succeeded', error);
-  const byName = Object.fromEntries(report!.steps.map((s) => [s.name, s]));
-  assert.ok(byName['wait healthy']!.attempts >= 2, `wait healthy retried (attempts: ${byName['wait healthy']!.attempts})`);
+  const byName = Object.fromEntries(report!.steps.map((s) => [s.id, s]));
+  assert.ok(byName['wait-healthy']!.attempts >= 2, `wait healthy retried (attempts: ${byName['wait-healthy']!.attempts})`);
   assert.equal(byName.start!.attempts, 1, 'the service was started once, before the crash, and not again');
   const newPid = await servingPid(service);
   assert.equal((byName.start!.evidence as { pid: number }).pid, newPid);
