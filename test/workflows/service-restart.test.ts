@@ -94,6 +94,14 @@ describe('serviceRestart', () => {
     await assert.rejects(approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: 'deadbeef' }), (err: Error) => err instanceof RefusedError && /stale plan: digest deadbeef/.test(err.message));
     assert.equal(await servingPid(service), pid, 'nothing happens before approval');
 
+    // What the Temporal UI shows: the static summary set at start, and current details saying what the
+    // run waits for and the exact command (read through the UI's own metadata query).
+    const description = await run.handle.describe();
+    assert.equal(await description.staticSummary(), `restart exec service approved on ${run.workflowId.split(':')[1]!.split('/')[0]} (apply)`);
+    const metadata = await run.handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
+    const waiting = await getProgress(client, run.workflowId);
+    assert.match(metadata.currentDetails ?? '', new RegExp(`Waiting for.*approval by anyone but alice of plan ${waiting.planDigest}: npx runbook approve '${run.workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' --as <you> --digest ${waiting.planDigest}`, 's'));
+
     const { planDigest } = await getProgress(client, run.workflowId);
     const approval = await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: planDigest! });
     assert.equal(approval.approver, 'bob');
