@@ -5,7 +5,7 @@
 //                  and worker, vs the same activity functions called in sequence in one process
 //   history        events and bytes of that run's history, and of serviceRestart runs whose wait
 //                  step lasts 5 s and 10 min (heartbeats must add nothing)
-import { mkdtemp, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MockActivityEnvironment } from '@temporalio/testing';
@@ -125,7 +125,6 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
 
 /** Bytes of the table's data files, to show the case runs at real sizes. */
 export async function dataBytes(tableDir: string): Promise<{ files: number; bytes: number }> {
-  const { stat } = await import('node:fs/promises');
   const names = await readdir(join(tableDir, 'data'));
   const sizes = await Promise.all(names.map(async (n) => (await stat(join(tableDir, 'data', n))).size));
   return { files: names.length, bytes: sizes.reduce((a, b) => a + b, 0) };

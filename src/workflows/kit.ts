@@ -4,7 +4,6 @@ import {
   ActivityCancellationType,
   ActivityFailure,
   ApplicationFailure,
-  isCancellation,
   proxyActivities,
   setCurrentDetails,
   TimeoutFailure,
@@ -234,4 +233,3 @@ function noWorkerFailure(err: unknown, queue: string): ApplicationFailure | unde
   return ApplicationFailure.create({ type: 'NoWorker', nonRetryable: true, message: `no worker serves ${queue}: start one on that host with RUNBOOK_HOST set to its name` });
 }
 
-export { isCancellation };
