@@ -3,7 +3,7 @@
 // with exit 2 and the exact command to type.
 import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
+import { chmod, copyFile, mkdir, mkdtemp, readFile, rm, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -18,6 +18,11 @@ before(async () => {
   dir = await mkdtemp(join(tmpdir(), 'setup-'));
   // Writable for `nobody` too, so a marker's absence means the command did not run, not that it could not write.
   await chmod(dir, 0o777);
+  // A copy of the script where `nobody` can read it: the checkout itself may sit in a folder only
+  // its owner can enter (mktemp -d makes them 0700). The package check runs before it reads anything else.
+  await mkdir(join(dir, 'checkout', 'scripts'), { recursive: true, mode: 0o755 });
+  await chmod(join(dir, 'checkout'), 0o755);
+  await copyFile(join(root, 'scripts/setup.cjs'), join(dir, 'checkout', 'scripts', 'setup.cjs'));
 });
 after(async () => {
   await rm(dir, { recursive: true, force: true });
@@ -36,10 +41,10 @@ async function pathWith(name: string, programs: string[]): Promise<string> {
  * `nobody`, the user who may not install packages.
  */
 async function setup(script: string, env: Record<string, string>, marker: string) {
-  const argv = [process.execPath, join(root, 'scripts/setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`];
+  const argv = [process.execPath, join(dir, 'checkout', 'scripts', 'setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, 'ran')`];
   const [file, ...args] = isRoot ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...argv] : argv;
   return execa(file!, args, {
-    cwd: root,
+    cwd: join(dir, 'checkout'),
     reject: false,
     extendEnv: false,
     env: { HOME: dir, npm_lifecycle_event: script, TEMPORAL_CLI: process.env.TEMPORAL_CLI ?? '', ...env },
