@@ -40,11 +40,20 @@ export async function treeDigest(dir: string): Promise<string> {
   return hash.digest('hex');
 }
 
-function startSentinel(marker: string): { child: ChildProcess; signals: string[] } {
+async function startSentinel(marker: string): Promise<{ child: ChildProcess; signals: string[] }> {
   const signals: string[] = [];
-  const script = `for (const s of ${JSON.stringify(WATCHED_SIGNALS)}) process.on(s, () => console.log(s)); setInterval(() => {}, 1e6);`;
+  const script = `for (const s of ${JSON.stringify(WATCHED_SIGNALS)}) process.on(s, () => console.log(s)); console.log('ready'); setInterval(() => {}, 1e6);`;
   const child = spawn(process.execPath, ['-e', script, `sentinel-${marker}`], { stdio: ['ignore', 'pipe', 'ignore'] });
-  child.stdout!.setEncoding('utf8').on('data', (text: string) => signals.push(...text.split('\n').filter(Boolean)));
+  let ready: () => void;
+  const isReady = new Promise<void>((resolve) => (ready = resolve));
+  // Signals before its handlers exist would kill it: wait for its first line.
+  child.stdout!.setEncoding('utf8').on('data', (text: string) => {
+    for (const line of text.split('\n').filter(Boolean)) {
+      if (line === 'ready') ready();
+      else signals.push(line);
+    }
+  });
+  await isReady;
   return { child, signals };
 }
 
@@ -55,8 +64,7 @@ export async function makeSandbox(name: string): Promise<Sandbox> {
   await mkdir(root);
   await mkdir(outside);
   const marker = `HOSTILE${randomUUID().replaceAll('-', '').slice(0, 12)}`;
-  const { child, signals } = startSentinel(marker);
-  await new Promise((resolve) => child.once('spawn', resolve));
+  const { child, signals } = await startSentinel(marker);
   return {
     root,
     outside,
