@@ -3,7 +3,7 @@ import type { z } from 'zod';
 import type { containerService } from '../../workflows/inputs';
 import { runCommand } from '../commands';
 import { invalidInput, notYet } from '../failures';
-import type { ServiceControl, ServiceStatus } from './types';
+import { refuseOptionLike, type ServiceControl, type ServiceStatus } from './types';
 
 export function containerControl(spec: z.output<typeof containerService>): ServiceControl {
   const { engine, name } = spec;
@@ -11,7 +11,10 @@ export function containerControl(spec: z.output<typeof containerService>): Servi
   async function status(): Promise<ServiceStatus> {
     // `container inspect`, not `inspect`: plain inspect falls back to an image of that name, so a removed
     // container named like its image (`--name redis redis`) gave a template error instead of "no such container".
-    const inspect = await runCommand([engine, 'container', 'inspect', '--format', '{{.State.Status}} {{.State.Pid}}', name], 30_000);
+    // The name goes after `--` in every call so it is never read as an option; a leading `-` is
+    // refused outright too (defence in depth: the input schema is the first check).
+    refuseOptionLike('container', name);
+    const inspect = await runCommand([engine, 'container', 'inspect', '--format', '{{.State.Status}} {{.State.Pid}}', '--', name], 30_000);
     if (inspect.exitCode !== 0) {
       if (/no such (container|object)/i.test(inspect.stderr)) throw invalidInput(`container ${name} does not exist (${engine})`);
       throw notYet(`${engine} inspect ${name} failed: ${inspect.stderr.trim() || `exit ${inspect.exitCode}`}`);
@@ -23,14 +26,15 @@ export function containerControl(spec: z.output<typeof containerService>): Servi
   async function change(args: string[], wantRunning: boolean) {
     const before = await status();
     if (before.running === wantRunning) return { already: true, pid: before.pid, commands: [] };
-    const record = await runCommand([engine, ...args, name], (spec.stopTimeoutSeconds + 60) * 1000);
+    const record = await runCommand([engine, ...args, '--', name], (spec.stopTimeoutSeconds + 60) * 1000);
     if (record.exitCode !== 0) throw notYet(`${engine} ${args[0]} ${name} exited ${record.exitCode}: ${record.stderr.trim()}`, record);
     return { already: false, pid: (await status()).pid, commands: [record] };
   }
 
   return {
     status,
-    stop: () => change(['stop', '--time', String(spec.stopTimeoutSeconds)], false),
+    // -t: docker 28 deprecates --time for --timeout, podman 4 has only --time; both take -t.
+    stop: () => change(['stop', '-t', String(spec.stopTimeoutSeconds)], false),
     start: () => change(['start'], true),
   };
 }

@@ -1,3 +1,4 @@
+import { invalidInput } from '../failures';
 import type { CommandRecord } from '../../workflows/report';
 
 export interface ServiceStatus {
@@ -19,4 +20,9 @@ export interface ServiceControl {
   status(): Promise<ServiceStatus>;
   stop(): Promise<ServiceAction>;
   start(): Promise<ServiceAction>;
+}
+
+/** A unit or container name that starts with `-` could be read as an option by the engine's CLI. */
+export function refuseOptionLike(what: string, name: string): void {
+  if (name === '' || name.startsWith('-')) throw invalidInput(`${what} ${JSON.stringify(name)}: a name may not be empty or start with "-"`);
 }
