@@ -17,6 +17,7 @@ import { approveUpdate, progressQuery } from './workflows/messages';
 import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy, hostTaskQueue } from './workflows/names';
 import type { Approval, RunbookProgress, RunbookReport } from './workflows/report';
 import { resolveTarget, type ResolvedTarget } from './workflows/targets';
+import { inputDigest, type RequestStatement } from './trust/statements';
 
 /** The request itself is wrong (unknown runbook, a field that fails validation). Nothing was started. */
 export class InvalidRequestError extends Error {
@@ -40,6 +41,8 @@ export interface StartOptions {
   requestedBy: string;
   /** Where the request came from: cli, chat, api, ui, schedule. Kept in the memo for audit. */
   origin: string;
+  /** Signs the request (src/trust); its signature and time go into the input as `request`. */
+  sign?: (statement: RequestStatement) => Promise<string>;
 }
 
 export interface StartedRun {
@@ -91,6 +94,12 @@ export async function startRunbook(client: Client, config: Config, runbook: stri
   const { input, resolved } = prepareRun(runbook, rawInput, options.requestedBy);
   await checkWorkers(client, config, resolved.host);
   const { workflowId } = resolved;
+  if (options.sign) {
+    // Signed over exactly the input the workflow gets (defaults and host filled in), minus `request`.
+    const at = new Date().toISOString();
+    const signature = await options.sign({ kind: 'request', workflowId, runbook: resolved.runbook, inputDigest: inputDigest(input), requestedBy: input.requestedBy, at });
+    Object.assign(input, { request: { signature, at } });
+  }
   try {
     const handle = await client.workflow.start(resolved.runbook, {
       taskQueue: config.taskQueue,
@@ -121,6 +130,8 @@ export interface ApproveOptions {
   /** The run the approver saw; default: the run open now (the digest still binds the plan). */
   runId?: string;
   comment?: string;
+  /** The approver's signature over {workflowId, runId, digest, decision, approver} (src/trust). */
+  signature?: string;
 }
 
 export async function approveRunbook(client: Client, workflowId: string, options: ApproveOptions): Promise<Approval> {
@@ -129,7 +140,7 @@ export async function approveRunbook(client: Client, workflowId: string, options
   const handle = client.workflow.getHandle(workflowId, runId);
   try {
     return await handle.executeUpdate(approveUpdate, {
-      args: [{ runId, approver: options.approver, decision: options.decision, planDigest: options.planDigest, ...(options.comment ? { comment: options.comment } : {}) }],
+      args: [{ runId, approver: options.approver, decision: options.decision, planDigest: options.planDigest, ...(options.comment ? { comment: options.comment } : {}), ...(options.signature ? { signature: options.signature } : {}) }],
     });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new RefusedError(err.cause?.message ?? err.message);

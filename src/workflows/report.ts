@@ -127,4 +127,6 @@ export interface ApprovalRequest {
   planDigest: string;
   decision: 'approve' | 'reject';
   comment?: string;
+  /** `ssh-keygen -Y sign` (namespace runbook-approval) over {workflowId, runId, digest, decision, approver}; see src/trust. */
+  signature?: string;
 }
