@@ -12,6 +12,7 @@ import { httpAnswer, startLanceDemo } from './demo';
 import { EXIT, ExitError } from './exit';
 import { follow } from './follow';
 import { registerRunCommands } from './runs-commands';
+import { KEY_OPTION_HELP, signingKey, signWith } from './signing';
 
 const config = loadConfig();
 const defaultUser = () => process.env.RUNBOOK_USER || userInfo().username;
@@ -59,10 +60,12 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('-w, --wait', 'follow progress (a progress bar per long step on a terminal) and print a short report')
     .option('--json', 'with --wait: print the whole report as JSON')
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
-    .action(async (runbook: string, opts: { input: string; wait?: boolean; json?: boolean; as: string }) => {
+    .option('--key <file>', KEY_OPTION_HELP)
+    .action(async (runbook: string, opts: { input: string; wait?: boolean; json?: boolean; as: string; key?: string }) => {
       const input = await readInput(opts.input);
+      const key = signingKey(opts.key, 'request');
       await withClient(async (client) => {
-        const run = await startRunbook(client, config, runbook, input, { requestedBy: opts.as, origin: 'cli' });
+        const run = await startRunbook(client, config, runbook, input, { requestedBy: opts.as, origin: 'cli', ...(key ? { sign: (s) => signWith(key, s) } : {}) });
         process.stdout.write(`${run.workflowId}\n`);
         process.stderr.write(`${workflowUrl(config, run.workflowId)}\n`);
         if (opts.wait) setExit(await follow(run.handle, { json: opts.json }));
@@ -77,12 +80,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .requiredOption('--as <name>', `who ${decision}s`)
       .option('--digest <sha256>', 'the plan digest you reviewed; default: the current plan, printed first')
       .option('--comment <text>')
-      .action(async (workflowId: string, opts: { as: string; digest?: string; comment?: string }) => {
+      .option('--key <file>', KEY_OPTION_HELP)
+      .action(async (workflowId: string, opts: { as: string; digest?: string; comment?: string; key?: string }) => {
+        const key = signingKey(opts.key, decision === 'approve' ? 'approval' : 'rejection');
         await withClient(async (client) => {
           // Without --digest, the CLI shows the plan it is answering for, and binds to that plan and run.
           const { plan, planDigest, runId } = await getProgress(client, workflowId);
           if (!opts.digest) process.stderr.write(`plan ${planDigest}: ${plan?.summary}\n${plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
-          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: opts.digest ?? planDigest ?? '', runId, comment: opts.comment });
+          const digest = opts.digest ?? planDigest ?? '';
+          // The signature binds this run, this digest and this decision to the approver's key.
+          const signature = key && runId ? await signWith(key, { kind: 'approval', workflowId, runId, digest, decision, approver: opts.as }) : undefined;
+          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: digest, runId, comment: opts.comment, signature });
           process.stdout.write(`${JSON.stringify(approval)}\n`);
         });
       });
