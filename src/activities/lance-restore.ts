@@ -1,12 +1,14 @@
 // The full restore of a Lance table's missing files from git-LFS objects: the one step of
 // lanceRestore that writes data. It heartbeats per file and per 64 MiB inside a file, honours
 // cancellation between chunks, and a retry resumes after the last file that was durable.
+import { requireUnderDataRoots } from '../host/data-roots';
+import { realpathSync } from 'node:fs';
 import { readdir, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { activityInfo } from '@temporalio/activity';
 import type { RestorableFile } from '../engines/lance/doctor';
 import { resolveInsideTable } from '../engines/lance/inspect';
-import { copyVerifiedObjects, gitDir, hashFile } from '../engines/lfs/store';
+import { checkComponents, copyVerifiedObjects, gitDir, hashFile } from '../engines/lfs/store';
 import { lfsObjectRelPath } from '../format/lfs/pointer';
 import type { FileMove, ListRef } from '../workflows/report';
 import { moveRecorded } from './files';
@@ -30,27 +32,33 @@ const RESTORE_BATCH = 64;
 /**
  * Copies each file's LFS object into the table: sha256 and size verified while copying, written to a
  * temp file, fsynced, linked into place (never over a file), the directory fsynced. Whatever stood at
- * the path (a pointer text, a short file) is moved to `replacedDir` first. A retry skips the files
+ * the path (a pointer text, a short file) is moved to `replacedDir` first. Every write is confined to
+ * the table: a directory on a file's way swapped for a symlink during the restore stops it
+ * (UnsafePathError, a SafetyViolation) before anything is moved or placed through it. A retry skips the files
  * its last heartbeat counted, and finds any later ones in place (`already`, not copied again).
  * `pauseMs` paces the restore: that long after each file, heartbeating.
  */
 export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: ListRef<RestorableFile>; replacedDir: string; pauseMs?: number }) {
+  await requireUnderDataRoots({ tableDir: args.tableDir, lfsRepo: args.lfsRepo, quarantineDir: args.replacedDir });
   const all = await readList(args.files);
   const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
   const [git, stale] = await Promise.all([gitDir(args.lfsRepo), removeStaleTempFiles(args.tableDir, all)]);
   const progress: RestoreProgress = { done: resumed.done, bytes: resumed.bytes };
   const moved: FileMove[] = [];
   let copied = 0;
+  const root = realpathSync(args.tableDir);
   const files = all.slice(resumed.done).map((file) => ({ file, destination: resolveInsideTable(args.tableDir, file.path) }));
   const { error } = await copyVerifiedObjects(
     files.map(({ file, destination }) => ({ objectPath: join(git, lfsObjectRelPath(file.oid)), pointer: { oid: file.oid, size: file.size }, destination })),
     {
       batchSize: RESTORE_BATCH,
+      root,
       signal: cancellationSignal(),
       onProgress: ({ index, bytes, size }) => reportProgress({ ...progress, current: { path: files[index]!.file.path, bytes, size } }),
       beforeItem: async (i) => {
         const { file, destination } = files[i]!;
         if (file.now === 'missing') return;
+        checkComponents(root, destination); // the move aside must not reach through a swapped-in symlink either
         const replaced = await moveAside(destination, join(args.replacedDir, file.path), file);
         if (replaced) moved.push(replaced);
       },

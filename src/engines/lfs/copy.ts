@@ -1,5 +1,6 @@
 // Copying LFS objects back into place, verified: sha256 and size checked while copying (one read
-// pass), a temp file, fsync, a link that never replaces a file, the directory fsynced. Many files go
+// pass), a temp file, fsync, a link that never replaces a file, the directory fsynced; confined to a
+// root, each file's directory chain is checked for symlinks again just before it is placed. Many files go
 // in pipelined batches; each is reported to the caller once it is durable, so a caller can resume
 // after the last one reported. Engine code: node:fs and node:crypto; no Temporal.
 import { randomBytes } from 'node:crypto';
@@ -8,8 +9,9 @@ import { dirname } from 'node:path';
 import type { LfsPointer } from '../../format/lfs/pointer';
 import { throwIfAborted } from './errors';
 import { PROGRESS_BYTES, fsyncDir } from './file-io';
+import { closeConfined, verifyConfined } from './confine';
 import { placeWithoutOverwrite } from './destination';
-import { discard, hashingFor, stage, type CopyVerifiedItem, type CopyVerifiedOptions, type Staged } from './stage';
+import { discard, hashingFor, placeAt, stage, type CopyVerifiedItem, type CopyVerifiedOptions, type Staged } from './stage';
 
 export type { CopyVerifiedItem, CopyVerifiedOptions } from './stage';
 
@@ -166,12 +168,16 @@ async function finishBatch(staged: Staged[], options: CopyVerifiedOptions): Prom
     }
     try {
       if (syncError) throw syncError;
+      // The last look before the link or rename: no directory on the way was swapped for a symlink.
+      if (s.dir) verifyConfined(s.dir, s.destination);
       if (s.tmp && s.replace) {
-        renameSync(s.tmp, s.destination);
+        renameSync(s.tmp, placeAt(s));
       } else if (s.tmp) {
-        if ((await placeWithoutOverwrite(s.tmp, s.destination, s.pointer, hashingFor(s.index, s.bytes, options))) === 'existed') s.already = true;
+        if ((await placeWithoutOverwrite(s.tmp, s.destination, s.pointer, hashingFor(s.index, s.bytes, options), placeAt(s))) === 'existed') s.already = true;
       }
       s.tmp = undefined;
+      closeConfined(s.dir);
+      s.dir = undefined;
       placed.push(s);
       results.push({ sha256: s.sha256, bytes: s.bytes, already: s.already });
     } catch (err) {

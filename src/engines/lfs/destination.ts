@@ -52,10 +52,13 @@ function hashSmallFile(path: string): { sha256: string; bytes: number } {
   return { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
 }
 
-/** Move the verified temp file to `destination` unless something is there already. */
-export async function placeWithoutOverwrite(tmp: string, destination: string, pointer: LfsPointer, hashing: HashOptions = {}): Promise<'placed' | 'existed'> {
+/**
+ * Move the verified temp file to `destination` unless something is there already. `at` is the path
+ * written (the destination through its open directory, for a confined copy); `destination` names it.
+ */
+export async function placeWithoutOverwrite(tmp: string, destination: string, pointer: LfsPointer, hashing: HashOptions = {}, at = destination): Promise<'placed' | 'existed'> {
   try {
-    linkSync(tmp, destination); // fails with EEXIST instead of replacing
+    linkSync(tmp, at); // fails with EEXIST instead of replacing
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     if (code === 'EEXIST') {
@@ -72,7 +75,7 @@ export async function placeWithoutOverwrite(tmp: string, destination: string, po
       if (now.kind === 'same') return 'existed';
       throw conflict(destination, pointer, now);
     }
-    renameSync(tmp, destination);
+    renameSync(tmp, at);
     return 'placed';
   }
   unlinkSync(tmp);

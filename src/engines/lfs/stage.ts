@@ -1,12 +1,14 @@
 // One object of a verified copy, staged: checked against its pointer and written to a new temp file
-// beside its destination, whose fsync then runs in the background. Placing it is copy.ts's job.
+// beside its destination (through its checked, open directory when the copy is confined to a root),
+// whose fsync then runs in the background. Placing it is copy.ts's job.
 // Engine code: node:fs and node:crypto; no Temporal.
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
-import { dirname } from 'node:path';
+import { basename, dirname } from 'node:path';
 import { LfsPointerError, assertLfsOid, type LfsPointer } from '../../format/lfs/pointer';
 import { LfsObjectMismatchError, LfsObjectMissingError, throwIfAborted } from './errors';
 import { CHUNK, SMALL_OBJECT, createTemp, fsyncFd, progressEvery, readAt, readFully, removeMadeDirs, rmQuietly, writeAllAt, writeFully } from './file-io';
+import { closeConfined, inDir, openConfined, verifyConfined, type ConfinedDir } from './confine';
 import { conflict, inspectDestination } from './destination';
 import { hashFile, type HashOptions } from './objects';
 
@@ -34,6 +36,14 @@ export interface CopyVerifiedOptions {
    * get no call; their completion is the signal.
    */
   onProgress?: (progress: { index: number; bytes: number; size: number }) => void;
+  /**
+   * The real path of the tree every destination must stay inside (a table's realpath). When set, the
+   * directories from it down to each destination's are lstatted before the temp file is made and
+   * again just before the file is placed, and the temp file is made and placed through the open
+   * directory: a symlink among them (one swapped in during the copy, say) stops the copy with
+   * UnsafePathError naming it, and nothing is written outside `root`.
+   */
+  root?: string;
 }
 
 export interface Staged {
@@ -55,6 +65,8 @@ export interface Staged {
   replace: boolean;
   /** The first directory that `mkdir -p` made for the destination. */
   madeDir?: string;
+  /** The destination's open directory, when the copy is confined to a root; closed when placed. */
+  dir?: ConfinedDir;
 }
 
 /** The signal and progress of item `index`, in the shape hashFile takes. */
@@ -75,8 +87,15 @@ export async function stage({ objectPath, pointer, destination }: CopyVerifiedIt
   let replace = false;
   const existing = await inspectDestination(destination, pointer, hashing);
   if (existing.kind === 'same') {
-    const fd = openSync(destination, 'r');
-    return { ...base, already: true, fd, synced: fsyncFd(fd), replace };
+    const dir = options.root ? openConfined(options.root, destination, false).dir : undefined;
+    let fd: number;
+    try {
+      fd = openSync(destination, 'r');
+    } catch (err) {
+      closeConfined(dir);
+      throw err;
+    }
+    return { ...base, already: true, fd, synced: fsyncFd(fd), replace, dir };
   }
   if (existing.kind === 'pointer' && options.replacePointerFile) replace = true;
   else if (existing.kind !== 'absent') throw conflict(destination, pointer, existing);
@@ -88,9 +107,9 @@ export async function stage({ objectPath, pointer, destination }: CopyVerifiedIt
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new LfsObjectMissingError(objectPath, pointer.oid);
     throw err;
   }
-  const dir = dirname(destination);
-  const tmp = `${destination}.restore-tmp-${tmpSuffix}`;
+  let tmp = '';
   let madeDir: string | undefined;
+  let dir: ConfinedDir | undefined;
   let fd: number | undefined;
   try {
     if (pointer.size <= SMALL_OBJECT) {
@@ -102,7 +121,7 @@ export async function stage({ objectPath, pointer, destination }: CopyVerifiedIt
         const actual = bytes === pointer.size ? { sha256, bytes } : await hashFile(objectPath, hashing);
         throw new LfsObjectMismatchError(objectPath, expected, { oid: actual.sha256, size: actual.bytes });
       }
-      ({ fd, madeDir } = createTemp(tmp, dir));
+      ({ fd, tmp, madeDir, dir } = makeTemp(destination, tmpSuffix, options.root));
       writeFully(fd, buf.subarray(0, bytes));
     } else {
       const size = fstatSync(source).size;
@@ -111,30 +130,67 @@ export async function stage({ objectPath, pointer, destination }: CopyVerifiedIt
         const actual = await hashFile(objectPath, hashing);
         throw new LfsObjectMismatchError(objectPath, expected, { oid: actual.sha256, size: actual.bytes });
       }
-      ({ fd, madeDir } = createTemp(tmp, dir));
+      ({ fd, tmp, madeDir, dir } = makeTemp(destination, tmpSuffix, options.root));
       const hash = createHash('sha256');
       const bytes = await copyHashing(source, fd, hash, destination, hashing);
       const sha256 = hash.digest('hex');
       if (sha256 !== pointer.oid || bytes !== pointer.size) throw new LfsObjectMismatchError(objectPath, expected, { oid: sha256, size: bytes });
     }
-    return { ...base, already: false, fd, synced: fsyncFd(fd), tmp, replace, madeDir };
+    return { ...base, already: false, fd, synced: fsyncFd(fd), tmp, replace, madeDir, dir };
   } catch (err) {
     if (fd !== undefined) {
       closeSync(fd);
       rmQuietly(tmp);
     }
-    if (madeDir) removeMadeDirs(dir, madeDir);
+    undoMadeDirs(destination, madeDir, dir);
+    closeConfined(dir);
     throw err;
   } finally {
     closeSync(source);
   }
 }
 
-/** A failed or abandoned item: its temp file and the directories made for it go (its fd is closed). */
+/** The temp file `<destination>.restore-tmp-<suffix>`: made through the checked, open directory when confined to `root`. */
+function makeTemp(destination: string, suffix: string, root: string | undefined): { fd: number; tmp: string; madeDir?: string; dir?: ConfinedDir } {
+  const name = `${basename(destination)}.restore-tmp-${suffix}`;
+  if (root === undefined) {
+    const tmp = `${destination}.restore-tmp-${suffix}`;
+    return { ...createTemp(tmp, dirname(destination)), tmp };
+  }
+  const { dir, madeDir } = openConfined(root, destination, true);
+  const tmp = inDir(dir, name);
+  try {
+    return { fd: openSync(tmp, 'wx', 0o644), tmp, madeDir, dir };
+  } catch (err) {
+    undoMadeDirs(destination, madeDir, dir);
+    closeConfined(dir);
+    throw err;
+  }
+}
+
+/** Undo the `mkdir -p` of a destination's directories; when confined, only while they are still the ones checked (rmdir never goes through a swapped symlink). */
+function undoMadeDirs(destination: string, madeDir: string | undefined, dir: ConfinedDir | undefined): void {
+  if (!madeDir) return;
+  if (dir) {
+    try {
+      verifyConfined(dir, destination);
+    } catch {
+      return;
+    }
+  }
+  removeMadeDirs(dirname(destination), madeDir);
+}
+
+/** Where the destination is written: through its open directory when confined. */
+export const placeAt = (s: Staged): string => (s.dir ? inDir(s.dir, basename(s.destination)) : s.destination);
+
+/** A failed or abandoned item: its temp file and the directories made for it go (its fd is closed; its directory is closed here). */
 export function discard(s: Staged): void {
   if (s.tmp) rmQuietly(s.tmp);
   s.tmp = undefined;
-  if (s.madeDir) removeMadeDirs(dirname(s.destination), s.madeDir);
+  undoMadeDirs(s.destination, s.madeDir, s.dir);
+  closeConfined(s.dir);
+  s.dir = undefined;
 }
 
 /**

@@ -7,3 +7,4 @@ export { gitDir, gitTopLevel } from './git';
 export { findPointers, type FoundPointer, type PointerSource } from './pointers';
 export { hashFile, lfsObjectPath, verifyLfsObject, type HashOptions, type LfsObjectCheck } from './objects';
 export { copyVerifiedObject, copyVerifiedObjects, type CopyVerifiedBatchOptions, type CopyVerifiedItem, type CopyVerifiedOptions, type CopyVerifiedResult } from './copy';
+export { checkComponents } from './confine';
