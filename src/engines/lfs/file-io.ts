@@ -85,10 +85,14 @@ export function fsyncFd(fd: number): Promise<unknown> {
   return new Promise((resolve) => fsync(fd, (err) => resolve(err ?? undefined)));
 }
 
-export async function fsyncDir(dir: string): Promise<void> {
+/**
+ * fsync by path: a file's bytes, or a directory's entries (the names created, linked or renamed in
+ * it). File systems that cannot sync a directory (EISDIR, EINVAL, EPERM) are let be.
+ */
+export async function fsyncPath(path: string): Promise<void> {
   let fh: FileHandle | undefined;
   try {
-    fh = await open(dir, 'r');
+    fh = await open(path, 'r');
     await fh.sync();
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
@@ -97,6 +101,9 @@ export async function fsyncDir(dir: string): Promise<void> {
     await fh?.close();
   }
 }
+
+/** After a create, link or rename in `dir`: its entries are durable once this resolves. */
+export const fsyncDir = fsyncPath;
 
 /** A function to call with the bytes done so far; it calls `report` each time PROGRESS_BYTES more are done. */
 export function progressEvery(report: ((bytes: number) => void) | undefined): (bytes: number) => void {
