@@ -14,6 +14,7 @@ import { execa, type ResultPromise } from 'execa';
 import { loadConfig } from './config';
 import { logger } from './logger';
 import { superviseDevServer, type SupervisedDevServer } from './platform/dev-server';
+import { loadHostFile, updateHostFile } from './host/host-file';
 import { runbooks } from './workflows/inputs';
 import { resolveTarget } from './workflows/targets';
 
@@ -22,22 +23,38 @@ const varDir = `${root}var`;
 const port = Number(process.env.TEMPORAL_PORT || 7233);
 const uiPort = Number(process.env.TEMPORAL_UI_PORT || port + 1000);
 
-/** A serviceRestart input for the demo HTTP service, with this checkout's absolute paths. */
+/** A serviceRestart input for the demo HTTP service: the service is named, the host file says the rest. */
 function demoInput() {
-  return {
-    mode: 'apply',
-    approval: 'auto',
-    requestedBy: 'temporal-ui',
-    service: {
-      adapter: 'exec',
-      name: 'demo-api',
-      start: [process.execPath, `${root}demo/http-service.mjs`, '--port', '8091'],
-      pidFile: `${varDir}/demo/demo-api.pid`,
-      logFile: `${varDir}/demo/demo-api.log`,
+  return { mode: 'apply', approval: 'auto', requestedBy: 'temporal-ui', service: 'demo-api' };
+}
+
+/**
+ * This machine's services file (RUNBOOK_SERVICES_FILE when set, else var/host/services.json, written
+ * at each start): the demo service, the demo folder as the only data root, and development trust
+ * (unsigned approvals accepted, said at start). Inline service specs stay refused.
+ */
+async function hostFile(): Promise<string> {
+  if (process.env.RUNBOOK_SERVICES_FILE) return process.env.RUNBOOK_SERVICES_FILE;
+  const path = `${varDir}/host/services.json`;
+  await mkdir(`${varDir}/host`, { recursive: true });
+  await updateHostFile(path, (file) => ({
+    ...file,
+    trust: 'development',
+    allowInlineServices: false,
+    dataRoots: [`${varDir}/demo`],
+    services: {
+      ...file.services,
+      'demo-api': {
+        adapter: 'exec',
+        start: [process.execPath, `${root}demo/http-service.mjs`, '--port', '8091'],
+        pidFile: `${varDir}/demo/demo-api.pid`,
+        logFile: `${varDir}/demo/demo-api.log`,
+        health: { url: 'http://127.0.0.1:8091/health', expectStatus: 200 },
+        checks: { root: { url: 'http://127.0.0.1:8091/', expectStatus: 200, bodyMatch: '"pid"' } },
+      },
     },
-    health: { url: 'http://127.0.0.1:8091/health', expectStatus: 200 },
-    smokeChecks: [{ url: 'http://127.0.0.1:8091/', expectStatus: 200, bodyMatch: '"pid"' }],
-  };
+  }));
+  return path;
 }
 
 /**
@@ -105,9 +122,10 @@ async function main(): Promise<void> {
   }
   const config = { ...loadConfig(), address: server.address, uiUrl: server.uiUrl! };
   await keepHistory(config.address, config.namespace);
+  const servicesFile = await hostFile();
   const worker: ResultPromise = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
     cwd: root,
-    env: { TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, RUNBOOK_EXEC_ALLOW: process.env.RUNBOOK_EXEC_ALLOW ?? `${process.execPath}:node` },
+    env: { TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, RUNBOOK_SERVICES_FILE: servicesFile },
     stdin: 'ignore',
     stdout: 'inherit',
     stderr: 'inherit',
@@ -146,6 +164,10 @@ async function main(): Promise<void> {
       `  Input (JSON)    ${examplePath}`,
       `Or from a shell   npx runbook start serviceRestart --input ${examplePath} --wait`,
       `Temporal address  ${config.address}   worker metrics http://${config.metricsAddress}/metrics`,
+      `Services file     ${servicesFile} (what runbooks may touch on this host)`,
+      (await loadHostFile(servicesFile)).trust === 'development'
+        ? 'Trust             DEVELOPMENT: unsigned approvals are accepted (a production host verifies SSH-signed approvals; README, Security model)'
+        : 'Trust             signed: approvals must carry an SSH signature this host verifies',
       `ChatOps + API     http://127.0.0.1:${process.env.CHATOPS_PORT || 3030}  (POST /slack/commands, /slack/interactions${process.env.SLACK_SIGNING_SECRET ? '' : ': off until SLACK_SIGNING_SECRET is set'}; /api/runs)`,
       `  roles ${chat.rolesFile}, tokens ${chat.tokensFile}${chat.devTokens ? `\n  dev API tokens (bearer): ${chat.devTokens}` : ''}`,
       'Ctrl-C stops everything.',

@@ -6,6 +6,7 @@ import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Wo
 import * as activities from './activities/index';
 import { stepInterceptors } from './activities/interceptors';
 import { loadConfig, type Config } from './config';
+import { hostFilePath, loadHostFile } from './host/host-file';
 import { logger } from './logger';
 import { hostTaskQueue } from './workflows/names';
 
@@ -61,8 +62,18 @@ export async function createWorkers(config: Config, connection: NativeConnection
   };
 }
 
+/** Reads the host's services file once at start, so a broken one stops the worker, and says what it allows. */
+async function announceHostFile(): Promise<void> {
+  const path = hostFilePath();
+  const file = await loadHostFile(path);
+  logger.info({ servicesFile: path ?? null, services: Object.keys(file.services), dataRoots: file.dataRoots, trust: file.trust }, path ? 'services file loaded' : 'no services file (RUNBOOK_SERVICES_FILE): runbooks may touch no service and no data path on this host');
+  if (file.trust === 'development') logger.warn('DEVELOPMENT trust: unsigned approvals are accepted on this host; set "trust": "signed" and "approvals" in the services file for production');
+  if (file.allowInlineServices) logger.warn('inline service specs are allowed: anyone who may start a run can make this worker run any program; development only');
+}
+
 async function main(): Promise<void> {
   const config = loadConfig();
+  await announceHostFile();
   installRuntime(config);
   const connection = await NativeConnection.connect({ address: config.address });
   const workers = await createWorkers(config, connection);

@@ -1,7 +1,7 @@
 // `npm test`: one real Temporal dev server for the whole run (2 cores: one server, not one per file),
 // the workflow bundle built once, then node's test runner over every test/**/*.test.ts file.
 // `--record-history` instead records the histories the replay test guards (one per kit branch).
-import { readdir, mkdtemp, rm } from 'node:fs/promises';
+import { readdir, mkdtemp, realpath, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,12 +21,16 @@ try {
   const { code: bundle } = await bundleWorkflowCode({ workflowsPath: join(root, 'src/workflows/index.ts') });
   const bundlePath = join(work, 'workflow-bundle.cjs');
   await (await import('node:fs/promises')).writeFile(bundlePath, bundle);
+  // The test worker's host: data under the temp folder, services declared by each test, unsigned
+  // approvals accepted (tests of signed approvals switch the file to "signed" for their duration).
+  const servicesFile = join(work, 'services.json');
+  await (await import('node:fs/promises')).writeFile(servicesFile, JSON.stringify({ trust: 'development', dataRoots: [await realpath(tmpdir())], services: {} }));
   const env = {
     TEMPORAL_ADDRESS: server.address,
     TEMPORAL_UI_URL: server.uiUrl,
     RUNBOOK_WORKFLOW_BUNDLE: bundlePath,
     RUNBOOK_METRICS_ADDRESS: '',
-    RUNBOOK_EXEC_ALLOW: `${process.execPath}:node`,
+    RUNBOOK_SERVICES_FILE: servicesFile,
     RUNBOOK_STATE_DIR: join(work, 'state'),
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'warn',
   };

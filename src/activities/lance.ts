@@ -10,6 +10,7 @@ import { safetyViolation } from './failures';
 import { MOVES_JOURNAL, moveRecorded, readJournal, snapshotTree } from './files';
 import { reportProgress } from './progress';
 import { keepList, readList } from './state';
+import { requireUnderDataRoots } from '../host/data-roots';
 
 export { restoreLanceFiles } from './lance-restore';
 
@@ -37,6 +38,7 @@ export interface LanceFacts {
 }
 
 export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }): Promise<LanceFacts> {
+  await requireUnderDataRoots({ tableDir: args.tableDir, lfsRepo: args.lfsRepo });
   const d = await diagnose(args.tableDir, { lfsRepo: args.lfsRepo, onProgress: reportProgress });
   const complete = d.versions.find((v) => v.version === d.latestCompleteVersion);
   const [brokenVersions, brokenFiles, restorable, unrestorable, findings, diagnosis] = await Promise.all([
@@ -47,6 +49,8 @@ export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }
     keepList(d.findings),
     keepList([d], { always: true }),
   ]);
+  // The default LFS repository is the table's git top level, which may lie above the data roots.
+  await requireUnderDataRoots({ lfsRepo: d.lfsRepo });
   return {
     path: d.path,
     lfsRepo: d.lfsRepo,
@@ -68,6 +72,7 @@ export async function diagnoseLance(args: { tableDir: string; lfsRepo?: string }
 }
 
 export async function snapshotLanceMetadata(args: { tableDir: string; destination: string }) {
+  await requireUnderDataRoots({ tableDir: args.tableDir, quarantineDir: args.destination });
   return snapshotTree(args.tableDir, ['_versions', '_transactions', '_deletions'], args.destination);
 }
 
@@ -78,6 +83,7 @@ export async function snapshotLanceMetadata(args: { tableDir: string; destinatio
  * destination before it happens, for the undo.
  */
 export async function quarantineLanceVersions(args: { tableDir: string; destination: string; files: ListRef<string> }) {
+  await requireUnderDataRoots({ tableDir: args.tableDir, quarantineDir: args.destination });
   const files = await readList(args.files);
   const journal = join(args.destination, MOVES_JOURNAL);
   const moves: FileMove[] = [];
@@ -94,6 +100,7 @@ export async function quarantineLanceVersions(args: { tableDir: string; destinat
  * quarantine reached, and safe to run twice.
  */
 export async function returnQuarantinedFiles(args: { destination: string }) {
+  await requireUnderDataRoots({ quarantineDir: args.destination });
   const moves = await readJournal(join(args.destination, MOVES_JOURNAL));
   const back: FileMove[] = [];
   for (const move of moves.reverse()) {
@@ -115,6 +122,7 @@ export async function returnQuarantinedFiles(args: { destination: string }) {
  * manifest and cannot see missing files, so the scan is the proof.
  */
 export async function verifyLanceTable(args: { tableDir: string; expectVersion: number; expectedRows?: number }) {
+  await requireUnderDataRoots({ tableDir: args.tableDir });
   const dir = args.tableDir.replace(/\/+$/, '');
   const name = dir.slice(dir.lastIndexOf('/') + 1).replace(/\.lance$/, '');
   const db = await lancedb.connect(dir.slice(0, dir.lastIndexOf('/')) || '/');

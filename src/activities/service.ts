@@ -1,8 +1,10 @@
-// Service control steps. Each checks the real state first, so running it twice is harmless.
+// Service control steps. Each resolves its service on this host again (refusing an entry that
+// changed since the plan) and checks the real state first, so running it twice is harmless.
 import { activityInfo, sleep } from '@temporalio/activity';
-import type { HttpCheck, ServiceSpec } from '../workflows/inputs';
+import { resolveService, serviceFor } from '../host/services';
+import type { ServiceHandle, ServiceRef, ServiceView } from '../workflows/service-spec';
 import { deadlineExceeded, safetyViolation } from './failures';
-import { probe } from './http-checks';
+import { probe, runSmokeChecks as runChecks, type HttpCheckResult } from './http-checks';
 import { reportProgress } from './progress';
 import { serviceControl, type ServiceAction, type ServiceStatus } from './services/index';
 
@@ -11,19 +13,22 @@ const POLL_MS = 500;
 /** The plan promises one period: it runs from the step's first attempt, whatever retries follow. */
 const deadlineOf = (timeoutSeconds: number) => activityInfo().scheduledTimestampMs + timeoutSeconds * 1000;
 
-export async function describeService(spec: ServiceSpec): Promise<ServiceStatus> {
-  return serviceControl(spec).status();
+/** The service as this host declares it (what the plan shows and the approval covers), and its state now. */
+export async function describeService(ref: ServiceRef, checks?: string[]): Promise<{ view: ServiceView; status: ServiceStatus }> {
+  const { spec, view } = await resolveService(ref, checks);
+  return { view, status: await serviceControl(spec).status() };
 }
 
-export async function stopService(spec: ServiceSpec): Promise<ServiceAction> {
-  return serviceControl(spec).stop();
+export async function stopService(handle: ServiceHandle): Promise<ServiceAction> {
+  return serviceControl((await serviceFor(handle)).spec).stop();
 }
 
-export async function startService(spec: ServiceSpec): Promise<ServiceAction> {
-  return serviceControl(spec).start();
+export async function startService(handle: ServiceHandle): Promise<ServiceAction> {
+  return serviceControl((await serviceFor(handle)).spec).start();
 }
 
-export async function waitServiceDown(spec: ServiceSpec, timeoutSeconds: number): Promise<{ polls: number; status: ServiceStatus }> {
+export async function waitServiceDown(handle: ServiceHandle, timeoutSeconds: number): Promise<{ polls: number; status: ServiceStatus }> {
+  const { spec } = await serviceFor(handle);
   const control = serviceControl(spec);
   const deadline = deadlineOf(timeoutSeconds);
   for (let polls = 1; ; polls++) {
@@ -35,11 +40,9 @@ export async function waitServiceDown(spec: ServiceSpec, timeoutSeconds: number)
   }
 }
 
-export async function waitServiceHealthy(
-  spec: ServiceSpec,
-  health: HttpCheck | undefined,
-  timeoutSeconds: number,
-): Promise<{ polls: number; status: ServiceStatus; http?: { status?: number } }> {
+/** Healthy: running, and the declared health check (if any) answers as declared. */
+export async function waitServiceHealthy(handle: ServiceHandle, timeoutSeconds: number): Promise<{ polls: number; status: ServiceStatus; http?: { status?: number } }> {
+  const { spec, health } = await serviceFor(handle);
   const control = serviceControl(spec);
   const deadline = deadlineOf(timeoutSeconds);
   for (let polls = 1; ; polls++) {
@@ -56,4 +59,10 @@ export async function waitServiceHealthy(
     }
     await sleep(POLL_MS);
   }
+}
+
+/** The service's declared smoke checks (those the run picked): every one runs, then the step fails if any failed. */
+export async function runSmokeChecks(handle: ServiceHandle): Promise<{ results: HttpCheckResult[] }> {
+  const { checks } = await serviceFor(handle);
+  return runChecks(Object.values(checks));
 }

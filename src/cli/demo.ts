@@ -9,6 +9,7 @@ import { serviceControl } from '../activities/services/index';
 import { startRunbook, type StartedRun } from '../client';
 import { workflowUrl, type Config } from '../config';
 import { buildLanceIncident } from '../demo/lance-incident';
+import { updateHostFile } from '../host/host-file';
 import { freePort } from '../platform/dev-server';
 import type { LanceRestoreRequest } from '../workflows/inputs';
 
@@ -29,7 +30,7 @@ async function answer(url: string): Promise<string> {
   }
 }
 
-export async function startLanceDemo(client: Client, config: Config, options: { dir: string; approval: 'auto' | 'required'; requestedBy: string; say: (line: string) => void }): Promise<LanceDemo> {
+export async function startLanceDemo(client: Client, config: Config, options: { dir: string; servicesFile: string; approval: 'auto' | 'required'; requestedBy: string; say: (line: string) => void }): Promise<LanceDemo> {
   const { say } = options;
   await mkdir(options.dir, { recursive: true });
   say(`building the incident in ${options.dir} (LanceDB table in a git repository with git-LFS) …`);
@@ -37,15 +38,28 @@ export async function startLanceDemo(client: Client, config: Config, options: { 
   say(`  ${incident.tableDir}: version ${incident.newVersion} (${incident.newRows} rows) needs ${incident.dataFiles.length} data files; ${incident.missingFiles.length} are gone from data/, their objects are still in ${incident.gitDir}/lfs/objects`);
 
   const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
   const service = {
     adapter: 'exec' as const,
-    name: 'images-api',
     start: [process.execPath, backendScript, '--db', incident.dbDir, '--table', incident.tableName, '--port', String(port)],
     pidFile: join(options.dir, 'images-api.pid'),
     logFile: join(options.dir, 'images-api.log'),
+    stopTimeoutSeconds: 10,
+    health: { url: `${api}/health`, expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 5000 },
+    checks: {
+      rows: { url: `${api}/api/images`, expectStatus: 200, bodyMatch: `"rows":${incident.newRows}`, retries: 5, delayMs: 1000, timeoutMs: 5000 },
+      last: { url: `${api}/api/images/${incident.newRows - 1}`, expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 5000 },
+    },
   };
-  await serviceControl({ ...service, stopTimeoutSeconds: 10 }).start();
-  const api = `http://127.0.0.1:${port}`;
+  // The worker acts only on services its host declares: the demo declares its backend in this
+  // machine's development services file (the one `npm start` writes), and the sandbox as a data root.
+  await updateHostFile(options.servicesFile, (file) => ({
+    ...file,
+    dataRoots: [...new Set([...(file.dataRoots ?? []), options.dir])],
+    services: { ...file.services, 'images-api': service },
+  }));
+  say(`declared service images-api and data root ${options.dir} in ${options.servicesFile}`);
+  await serviceControl({ ...service, name: 'images-api' }).start();
   for (let i = 0; i < 50 && (await answer(`${api}/health`)).startsWith('no answer'); i++) await new Promise((r) => setTimeout(r, 100));
   say(`backend on ${api}: GET /api/images → ${await answer(`${api}/api/images`)}`);
 
@@ -55,12 +69,7 @@ export async function startLanceDemo(client: Client, config: Config, options: { 
     strategy: 'auto',
     tableDir: incident.tableDir,
     expectedRows: incident.newRows,
-    service,
-    health: { url: `${api}/health` },
-    smokeChecks: [
-      { url: `${api}/api/images`, expectStatus: 200, bodyMatch: `"rows":${incident.newRows}` },
-      { url: `${api}/api/images/${incident.newRows - 1}`, expectStatus: 200 },
-    ],
+    service: 'images-api',
   };
   const run = await startRunbook(client, config, 'lanceRestore', input, { requestedBy: options.requestedBy, origin: 'cli-demo' });
   say(`lanceRestore started: ${run.workflowId}`);

@@ -22,6 +22,7 @@ export const FAILURE_TYPES = {
   ApprovalRefused: { retryable: false, meaning: 'An approval broke a rule (self-approval, stale digest, another run, already answered); the run still waits.' },
   RunbookFailed: { retryable: false, meaning: 'The run failed; its details carry the report, with the failed step\'s own failure as the cause.' },
   DeadlineExceeded: { retryable: false, meaning: 'A wait (waitDownSeconds, waitHealthySeconds) ran out. The deadline counts from the step\'s first attempt, so retries never extend it.' },
+  HostRefused: { retryable: false, meaning: "The host's services file does not allow this: an undeclared service or check, an inline service spec, a data path outside its data roots, an unreadable services file. Nothing was touched." },
   NotYet: { retryable: true, meaning: 'A condition did not hold yet (still running, not healthy); the next attempt may see it hold.' },
 } as const satisfies Record<string, FailureType>;
 
@@ -47,6 +48,11 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   NotAGitRepositoryError: 'InvalidInput',
   StateFileError: 'SafetyViolation',
   AbortError: 'Cancelled',
+  HostFileError: 'HostRefused',
+  ServiceRefusedError: 'HostRefused',
+  OutsideDataRootsError: 'HostRefused',
+  ServiceChangedError: 'PlanDrifted',
+  TrustError: 'ApprovalRefused',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */

@@ -1,11 +1,20 @@
 // Runbook input schemas. The workflow validates with these before any step, and the CLI, chat bot
 // and API validate with the same ones before starting, so every surface reports the same errors.
 import { z } from 'zod';
+import { absolutePath as specAbsolutePath, checkName, MAX_CHECKS, refName, serviceRef } from './service-spec';
 import { normalizePath, pathResource, serviceResources, serviceTarget, type Resource } from './targets';
 
+export { containerService, execService, httpCheck, systemdService, type HttpCheck, type ServiceRef, type ServiceSpec } from './service-spec';
+
+const UNIT_MS = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
 const duration = z
   .string()
-  .regex(/^\d+(ms|s|m|h|d)$/, 'must be a duration such as "90s", "15m" or "24h"');
+  .regex(/^\d{1,9}(ms|s|m|h|d)$/, 'must be a duration such as "90s", "15m" or "24h"');
+const durationMs = (text: string) => {
+  const [, count, unit] = /^(\d+)(ms|s|m|h|d)$/.exec(text)!;
+  return Number(count) * UNIT_MS[unit as keyof typeof UNIT_MS];
+};
+const atMost = (limit: string) => duration.refine((d) => durationMs(d) <= durationMs(limit), `must be at most ${limit}`);
 
 /** Fields every runbook takes. */
 export const baseInput = z.object({
@@ -13,59 +22,27 @@ export const baseInput = z.object({
     .describe('plan: read-only diagnosis that returns the plan; apply: diagnose, approve, then change'),
   approval: z.enum(['required', 'auto']).default('required')
     .describe('required: a second person approves the plan through the approve update'),
-  approvalTimeout: duration.default('1h').describe('how long to wait for approval before ending with nothing changed'),
-  requestedBy: z.string().min(1).max(200).optional().describe('who asked for this run (TriggeredBy)'),
+  approvalTimeout: atMost('7d').default('1h').describe('how long to wait for approval before ending with nothing changed'),
+  requestedBy: z.string().min(1).max(200).optional().describe('who asked for this run (TriggeredBy); recorded as unverified:<name> unless `request` carries a valid signature'),
+  request: z.strictObject({ signature: z.string().max(8192), at: z.iso.datetime() }).optional()
+    .describe("the requester's SSH signature over the request (runbook start --key signs it)"),
   host: z.string().regex(/^[A-Za-z0-9._-]{1,253}$/, 'must be a hostname').optional()
     .describe('host whose worker runs the steps; default: the host of the machine that starts the run (CLI, API or chat server); required when starting from the Web UI'),
-  hostWaitTimeout: duration.default('2m')
+  hostWaitTimeout: atMost('1h').default('2m')
     .describe('how long a step waits for a worker on the host to pick it up before the run fails with "no worker serves <queue>"'),
-  compensationTimeout: duration.default('30m')
+  compensationTimeout: atMost('7d').default('30m')
     .describe('how long an undo step keeps retrying before the run ends CompensationFailed'),
 });
 
-const argv = z.array(z.string().min(1)).min(1, 'must name a program and its arguments');
-const absolutePath = z.string().refine((p) => p.startsWith('/'), 'must be an absolute path');
+const absolutePath = specAbsolutePath;
 
-export const execService = z.object({
-  adapter: z.literal('exec'),
-  name: z.string().regex(/^[A-Za-z0-9._@-]{1,100}$/, 'must be a simple name'),
-  start: argv.describe('command that starts the service in the foreground; the worker detaches it'),
-  stop: argv.optional().describe('command that stops it; default: SIGTERM to the process group, SIGKILL after stopTimeout'),
-  pidFile: absolutePath,
-  cwd: absolutePath.optional(),
-  logFile: absolutePath.optional().describe('where the detached process writes stdout and stderr'),
-  env: z.record(z.string(), z.string()).optional(),
-  stopTimeoutSeconds: z.number().int().positive().max(3600).default(15),
-});
-
-export const systemdService = z.object({
-  adapter: z.literal('systemd'),
-  name: z.string().regex(/^[A-Za-z0-9:._@\\-]{1,256}$/, 'must be a systemd unit name'),
-  stopTimeoutSeconds: z.number().int().positive().max(3600).default(90),
-});
-
-export const containerService = z.object({
-  adapter: z.literal('container'),
-  name: z.string().regex(/^[A-Za-z0-9][A-Za-z0-9_.-]{0,254}$/, 'must be a container name'),
-  engine: z.enum(['docker', 'podman']).default('docker'),
-  stopTimeoutSeconds: z.number().int().positive().max(3600).default(10),
-});
-
-export const service = z.discriminatedUnion('adapter', [execService, systemdService, containerService]);
-
-export const httpCheck = z.object({
-  url: z.url({ protocol: /^https?$/ }),
-  expectStatus: z.number().int().min(100).max(599).default(200),
-  bodyMatch: z.string().optional().describe('a regular expression the body must match'),
-  retries: z.number().int().min(0).max(100).default(5),
-  delayMs: z.number().int().min(0).max(600_000).default(1000),
-  timeoutMs: z.number().int().positive().max(600_000).default(5000),
-});
+/** The host's declared checks a run runs; default: all of them. */
+const checkNames = z.array(checkName).max(MAX_CHECKS).optional()
+  .describe("which of the service's declared checks to run, by name; default: every declared check");
 
 export const serviceRestartInput = baseInput.extend({
-  service,
-  health: httpCheck.optional().describe('what "healthy" means after start; default: the process is running'),
-  smokeChecks: z.array(httpCheck).default([]),
+  service: serviceRef.describe('a service declared in the host\'s services file, by name: "images-api"'),
+  checks: checkNames,
   waitDownSeconds: z.number().int().positive().max(3600).default(60),
   waitHealthySeconds: z.number().int().positive().max(3600).default(120),
 });
@@ -79,16 +56,13 @@ export const lanceRestoreInput = baseInput.extend({
     .describe('full-restore: copy every missing file from LFS; fallback: quarantine broken newer versions; auto: full restore if every file is restorable, else fallback after approval'),
   expectedRows: z.number().int().min(0).optional().describe('rows the repaired table must have'),
   restorePauseMs: z.number().int().min(0).max(60_000).default(0).describe('pause between restored files, to spare a disk that serves other work'),
-  service: service.optional().describe('the backend that reads the table: stopped before files change, started after'),
-  health: httpCheck.optional(),
-  smokeChecks: z.array(httpCheck).default([]),
+  service: serviceRef.optional().describe('the backend that reads the table, declared in the host\'s services file: stopped before files change, started after'),
+  checks: checkNames,
   waitDownSeconds: z.number().int().positive().max(3600).default(60),
   waitHealthySeconds: z.number().int().positive().max(3600).default(120),
 });
 
 export type BaseInput = z.output<typeof baseInput>;
-export type ServiceSpec = z.output<typeof service>;
-export type HttpCheck = z.output<typeof httpCheck>;
 export type ServiceRestartInput = z.output<typeof serviceRestartInput>;
 /** What a caller sends: defaults may be left out. */
 export type ServiceRestartRequest = z.input<typeof serviceRestartInput>;
@@ -113,7 +87,7 @@ const runbookSpecs = {
     describe: (input: ServiceRestartInput, host: string) => ({
       target: serviceTarget(host, input.service),
       resources: serviceResources(host, input.service),
-      summary: `restart ${input.service.adapter} service ${input.service.name} on ${host}`,
+      summary: `restart service ${refName(input.service)} on ${host}`,
     }),
   },
   lanceRestore: {

@@ -8,6 +8,8 @@ import type { LanceRestoreInput } from './inputs';
 import type { Runbook } from './kit';
 import type { RunbookReport } from './report';
 import { runRunbook } from './run';
+import { checkActions, healthyAction, startAction, stopAction } from './service-plan';
+import { refName, type ServiceView } from './service-spec';
 import { normalizePath } from './targets';
 
 type Strategy = 'full-restore' | 'fallback' | 'nothing-to-do';
@@ -38,8 +40,11 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
       const strategy = chooseStrategy(input.strategy, d);
       const quarantine = quarantineFor(rb, input);
       const rowsLost = d.currentRows - (d.latestCompleteRows ?? 0);
-      const backend = input.service ? [`stop ${input.service.name} and wait until it is down`] : [];
-      const restart = input.service ? [`start ${input.service.name} and wait until healthy`, ...input.smokeChecks.map((c) => `smoke check: GET ${c.url} expects ${c.expectStatus}`)] : [];
+      const backendService = input.service;
+      const described = backendService ? await rb.step('diagnose-backend', `diagnose ${refName(backendService)}`, (a) => a.describeService(backendService, input.checks)) : undefined;
+      const view = described?.view;
+      const backend = view ? [stopAction(view), `wait up to ${input.waitDownSeconds}s until it is down`] : [];
+      const restart = view ? [startAction(view), healthyAction(view, input.waitHealthySeconds), ...checkActions(view)] : [];
       const snapshot = `copy _versions/, _transactions/, _deletions/ with a sha256 list to ${quarantine}/snapshot`;
       const actions =
         strategy === 'nothing-to-do'
@@ -51,16 +56,17 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
       return {
         summary: `${input.tableDir}: version ${d.currentVersion} ${d.missingCount ? `misses ${d.missingCount} files` : 'is complete'}; strategy ${strategy}`,
         actions,
-        observations: { strategy, ...d },
+        observations: { strategy, ...d, ...(view ? { service: view } : {}) },
         // Falling back loses rows: a person decides that even when the input says approval "auto".
         requiresApproval: strategy === 'fallback' && input.strategy === 'auto',
       };
     },
 
     async apply(rb, input, plan) {
-      const { strategy, ...d } = plan.observations as LanceFacts & { strategy: Strategy };
+      const { strategy, service, ...d } = plan.observations as LanceFacts & { strategy: Strategy; service?: ServiceView };
       if (strategy === 'nothing-to-do') return;
-      const { tableDir, service } = input;
+      const { tableDir } = input;
+      const backend = service?.handle;
       const quarantine = quarantineFor(rb, input);
       // Refuse before touching anything when the chosen repair cannot work.
       if (strategy === 'full-restore' && d.unrestorable.count) {
@@ -70,10 +76,10 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
         throw ApplicationFailure.create({ type: 'SafetyViolation', nonRetryable: true, message: 'fallback impossible: no version of the table is complete' });
       }
 
-      if (service) {
-        rb.onFailure('start-backend-again', `start ${service.name} again`, (a) => a.startService(service));
-        await rb.step('stop-backend', `stop ${service.name}`, (a) => a.stopService(service), { mutates: true });
-        await rb.step('wait-backend-down', `wait until ${service.name} is down`, (a) => a.waitServiceDown(service, input.waitDownSeconds));
+      if (service && backend) {
+        rb.onFailure('start-backend-again', `start ${service.name} again`, (a) => a.startService(backend));
+        await rb.step('stop-backend', `stop ${service.name}`, (a) => a.stopService(backend), { mutates: true });
+        await rb.step('wait-backend-down', `wait until ${service.name} is down`, (a) => a.waitServiceDown(backend, input.waitDownSeconds));
       }
       await rb.step('snapshot', 'snapshot metadata', (a) => a.snapshotLanceMetadata({ tableDir, destination: `${quarantine}/snapshot` }));
 
@@ -88,11 +94,11 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
         rb.notes.push(`${d.currentRows - verified.countRows} rows of version ${d.currentVersion} are no longer served; its files are in ${quarantine}/versions`);
       }
 
-      if (service) {
-        await rb.step('start-backend', `start ${service.name}`, (a) => a.startService(service), { mutates: true });
-        await rb.step('wait-backend-healthy', `wait until ${service.name} is healthy`, (a) => a.waitServiceHealthy(service, input.health, input.waitHealthySeconds));
+      if (service && backend) {
+        await rb.step('start-backend', `start ${service.name}`, (a) => a.startService(backend), { mutates: true });
+        await rb.step('wait-backend-healthy', `wait until ${service.name} is healthy`, (a) => a.waitServiceHealthy(backend, input.waitHealthySeconds));
+        if (Object.keys(service.checks).length) await rb.step('smoke', 'smoke checks', (a) => a.runSmokeChecks(backend));
       }
-      if (input.smokeChecks.length) await rb.step('smoke', 'smoke checks', (a) => a.runSmokeChecks(input.smokeChecks));
     },
   });
 }

@@ -1,33 +1,38 @@
 // Runbook: restart a service and prove it is back.
 // stop → wait until down → start → wait healthy → smoke checks → report.
+// The service is the host's: its services file says how to stop and start it and what to check.
 import type { ServiceRestartInput } from './inputs';
 import type { RunbookReport } from './report';
 import { runRunbook } from './run';
+import { checkActions, healthyAction, startAction, stopAction } from './service-plan';
+import { refName, type ServiceView } from './service-spec';
 
 export async function serviceRestart(input: ServiceRestartInput): Promise<RunbookReport> {
   return runRunbook<ServiceRestartInput>('serviceRestart', input, {
-    async plan(rb, { service, health, smokeChecks, waitDownSeconds, waitHealthySeconds }) {
-      const status = await rb.step('diagnose', `diagnose ${service.name}`, (a) => a.describeService(service));
+    async plan(rb, { service, checks, waitDownSeconds, waitHealthySeconds }) {
+      const { view, status } = await rb.step('diagnose', `diagnose ${refName(service)}`, (a) => a.describeService(service, checks));
       return {
-        summary: `restart ${service.adapter} service ${service.name} on ${rb.host} (now ${status.running ? `running${status.pid ? `, pid ${status.pid}` : ''}` : 'stopped'})`,
+        summary: `restart ${view.adapter} service ${view.name} on ${rb.host} (now ${status.running ? `running${status.pid ? `, pid ${status.pid}` : ''}` : 'stopped'})`,
         actions: [
-          `stop ${service.name}${status.running ? '' : ' (already stopped: nothing to do)'}`,
+          `${stopAction(view)}${status.running ? '' : ' (already stopped: nothing to do)'}`,
           `wait up to ${waitDownSeconds}s until it is down`,
-          `start ${service.name}`,
-          `wait up to ${waitHealthySeconds}s until ${health ? `GET ${health.url} answers ${health.expectStatus}` : 'it is running'}`,
-          ...smokeChecks.map((c) => `smoke check: GET ${c.url} expects ${c.expectStatus}${c.bodyMatch ? ` and /${c.bodyMatch}/` : ''}`),
+          startAction(view),
+          healthyAction(view, waitHealthySeconds),
+          ...checkActions(view),
         ],
-        observations: { running: status.running, pid: status.pid ?? null },
+        observations: { running: status.running, pid: status.pid ?? null, service: view },
       };
     },
 
-    async apply(rb, { service, health, smokeChecks, waitDownSeconds, waitHealthySeconds }) {
-      rb.onFailure('start-again', `start ${service.name} again`, (a) => a.startService(service));
-      await rb.step('stop', `stop ${service.name}`, (a) => a.stopService(service), { mutates: true });
-      await rb.step('wait-down', `wait until ${service.name} is down`, (a) => a.waitServiceDown(service, waitDownSeconds));
-      await rb.step('start', `start ${service.name}`, (a) => a.startService(service), { mutates: true });
-      await rb.step('wait-healthy', `wait until ${service.name} is healthy`, (a) => a.waitServiceHealthy(service, health, waitHealthySeconds));
-      if (smokeChecks.length) await rb.step('smoke', 'smoke checks', (a) => a.runSmokeChecks(smokeChecks));
+    async apply(rb, { waitDownSeconds, waitHealthySeconds }, plan) {
+      const { service } = plan.observations as { service: ServiceView };
+      const { handle, name } = service;
+      rb.onFailure('start-again', `start ${name} again`, (a) => a.startService(handle));
+      await rb.step('stop', `stop ${name}`, (a) => a.stopService(handle), { mutates: true });
+      await rb.step('wait-down', `wait until ${name} is down`, (a) => a.waitServiceDown(handle, waitDownSeconds));
+      await rb.step('start', `start ${name}`, (a) => a.startService(handle), { mutates: true });
+      await rb.step('wait-healthy', `wait until ${name} is healthy`, (a) => a.waitServiceHealthy(handle, waitHealthySeconds));
+      if (Object.keys(service.checks).length) await rb.step('smoke', 'smoke checks', (a) => a.runSmokeChecks(handle));
     },
   });
 }

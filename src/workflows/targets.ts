@@ -1,7 +1,8 @@
 // One rule, used by every surface (CLI, API, chat, UI-started workflows), from input to what a run
 // is about: its canonical target, the workflow ID that keeps one run per target, the resources it
 // claims, and the summary shown in the Temporal UI. Workflow-safe: no Node built-ins.
-import type { BaseInput, RunbookType, ServiceSpec } from './inputs';
+import type { BaseInput, RunbookType } from './inputs';
+import { refName, type ServiceRef } from './service-spec';
 import { runbooks } from './inputs';
 import { runbookWorkflowId } from './names';
 
@@ -12,6 +13,8 @@ export interface Resource {
   key: string;
   /** For paths: the path to resolve on the host (symlinks), which may change the key. */
   path?: string;
+  /** For services: the reference the host expands into what it drives (pidfile, unit, container). */
+  service?: ServiceRef;
 }
 
 export interface ResolvedTarget {
@@ -38,21 +41,14 @@ export function normalizePath(path: string): string {
   return `/${parts.join('/')}`;
 }
 
-/** systemd accepts `nginx` for `nginx.service`; both name one unit. */
-function serviceName(spec: ServiceSpec): string {
-  if (spec.adapter === 'systemd' && !/\.[a-z]+$/.test(spec.name)) return `${spec.name}.service`;
-  return spec.name;
-}
-
 export function pathResource(host: string, path: string): Resource {
   const normal = normalizePath(path);
   return { kind: 'path', key: `path:${host}:${normal}`, path: normal };
 }
 
-export function serviceResources(host: string, spec: ServiceSpec): Resource[] {
-  const service: Resource = { kind: 'service', key: `service:${host}:${spec.adapter}/${serviceName(spec)}` };
-  // Two exec specs with different names but one pidfile drive one process.
-  return spec.adapter === 'exec' ? [service, pathResource(host, spec.pidFile)] : [service];
+/** The service by name; the host adds what the name drives (two names, one pidfile or unit: one claim). */
+export function serviceResources(host: string, ref: ServiceRef): Resource[] {
+  return [{ kind: 'service', key: `service:${host}:${refName(ref)}`, service: ref }];
 }
 
 /** The target and resources of a validated input whose host is known. */
@@ -62,4 +58,4 @@ export function resolveTarget(runbook: RunbookType, input: BaseInput & { host: s
   return { runbook, host: input.host, target, workflowId: runbookWorkflowId(runbook, target), resources, summary: `${summary} (${input.mode})` };
 }
 
-export const serviceTarget = (host: string, spec: ServiceSpec) => `${host}/${spec.adapter}/${serviceName(spec)}`;
+export const serviceTarget = (host: string, ref: ServiceRef) => `${host}/${refName(ref)}`;

@@ -6,7 +6,10 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort } from '../../src/platform/dev-server';
 import { serviceControl } from '../../src/activities/services/index';
+import type { z } from 'zod';
+import { updateHostFile } from '../../src/host/host-file';
 import type { ServiceRestartRequest, ServiceSpec } from '../../src/workflows/inputs';
+import type { hostService, httpCheck } from '../../src/workflows/service-spec';
 
 const demoService = fileURLToPath(new URL('../../demo/http-service.mjs', import.meta.url));
 
@@ -18,9 +21,14 @@ export interface TestService {
   cleanup(): Promise<void>;
 }
 
-export async function makeService(name: string, { startupDelayMs = 0 } = {}): Promise<TestService> {
+/**
+ * A demo HTTP service declared in the test worker's services file under `name` (health: GET
+ * /health; smoke check `root`: GET / shows a pid), not yet started. `checks` adds declared checks.
+ */
+export async function makeService(name: string, { startupDelayMs = 0, checks = {} as Record<string, HttpCheckRequest> } = {}): Promise<TestService> {
   const dir = await mkdtemp(join(tmpdir(), `svc-${name}-`));
   const port = await freePort();
+  const url = (path = '/') => `http://127.0.0.1:${port}${path}`;
   const spec = {
     adapter: 'exec' as const,
     name,
@@ -29,11 +37,16 @@ export async function makeService(name: string, { startupDelayMs = 0 } = {}): Pr
     logFile: join(dir, `${name}.log`),
     stopTimeoutSeconds: 10,
   };
+  await declareService(name, {
+    ...spec,
+    health: { url: url('/health'), expectStatus: 200, retries: 0 },
+    checks: { root: { url: url('/'), expectStatus: 200, bodyMatch: '"pid"' }, ...checks },
+  });
   return {
     dir,
     port,
     spec,
-    url: (path = '/') => `http://127.0.0.1:${port}${path}`,
+    url,
     async cleanup() {
       const pid = Number((await readFile(spec.pidFile, 'utf8').catch(() => '')).trim());
       if (pid > 1) {
@@ -94,14 +107,20 @@ export async function runningService(name: string, services: TestService[], opti
   return { service, pid };
 }
 
-/** A serviceRestart input for `service` that applies at once and proves the restart over HTTP. */
+/** A serviceRestart input for `service` that applies at once and proves the restart over HTTP (its declared checks). */
 export function restartInput(service: TestService, extra: Partial<ServiceRestartRequest> = {}): ServiceRestartRequest {
-  return {
-    mode: 'apply',
-    approval: 'auto',
-    service: service.spec,
-    health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
-    smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
-    ...extra,
-  };
+  return { mode: 'apply', approval: 'auto', service: service.spec.name, ...extra };
+}
+
+type HttpCheckRequest = z.input<typeof httpCheck>;
+
+/** Adds (or replaces) `name` in the test worker's services file: the host's word on what may run. */
+export async function declareService(name: string, entry: z.input<typeof hostService>): Promise<void> {
+  await updateHostFile(testServicesFile(), (file) => ({ ...file, services: { ...file.services, [name]: entry } }));
+}
+
+export function testServicesFile(): string {
+  const path = process.env.RUNBOOK_SERVICES_FILE;
+  if (!path) throw new Error('run tests with `npm test`: it writes the test worker\'s services file');
+  return path;
 }
