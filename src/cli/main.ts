@@ -1,5 +1,6 @@
 // `runbook`: start, approve, watch, list, show, cancel, describe and audit runbooks from a terminal.
 // Exit codes: 0 success, 1 the run failed (or did not succeed), 2 bad input, 3 refused by a guard.
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
@@ -117,14 +118,16 @@ export function buildProgram(setExit: (code: number) => void): Command {
       if (incident !== 'lance') throw new ExitError(`unknown demo "${incident}"; known: lance`, EXIT.badInput);
       if (opts.approval !== 'auto' && opts.approval !== 'required') throw new ExitError('--approval must be auto or required', EXIT.badInput);
       const dir = resolve(opts.dir ?? `var/demo/lance-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`);
+      const servicesFile = process.env.RUNBOOK_SERVICES_FILE || resolve('var/host/services.json');
+      if (!existsSync(servicesFile)) throw new ExitError(`no services file at ${servicesFile}: start the stack with npm start (it writes one), or set RUNBOOK_SERVICES_FILE to the worker's`, EXIT.badInput);
       await withClient(async (client) => {
         const say = (line: string) => process.stderr.write(`${line}\n`);
-        const demo = await startLanceDemo(client, config, { dir, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say });
+        const demo = await startLanceDemo(client, config, { dir, servicesFile, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say });
         process.stdout.write(`${demo.run.workflowId}\n`);
         if (!opts.wait) return;
         const code = await follow(demo.run.handle, { json: opts.json });
         say(`backend after the run: GET /api/images → ${await httpAnswer(`${demo.api}/api/images`)}`);
-        say(`the backend keeps running; stop it with: kill $(cat ${demo.pidFile})`);
+        say(`the backend keeps running; stop it with: kill $(node -p 'require("${demo.pidFile}").pid')`);
         setExit(code);
       });
     });
