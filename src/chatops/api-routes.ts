@@ -1,14 +1,13 @@
 // The JSON API for other bots, as a Fastify plugin under /api: bearer tokens (a hook of this plugin
-// only), then start, status, approve and list with the same rules as chat.
-import { WorkflowNotFoundError } from '@temporalio/client';
+// only), then start, status, approve and list with the same rules as chat. Errors are thrown to the
+// server's handler (errors.ts), which answers with their status and reason only.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { getProgress, InvalidRequestError, RefusedError, waitForReport } from '../client';
+import { getProgress, InvalidRequestError, waitForReport } from '../client';
 import { workflowUrl } from '../config';
 import { listRuns } from '../runs';
 import { describeIssues } from '../workflows/inputs';
 import { tokenHolder, type Principal, type TokensFile } from './access';
-import { ForbiddenError } from './service';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -17,12 +16,18 @@ declare module 'fastify' {
   }
 }
 
-const apiStart = z.strictObject({ runbook: z.string().min(1), input: z.record(z.string(), z.unknown()).default({}) });
+const apiStart = z
+  .strictObject({
+    runbook: z.string().min(1).optional(),
+    preset: z.string().min(1).max(100).optional().describe('a preset of the roles file: its input, with only its open keys settable'),
+    input: z.record(z.string(), z.unknown()).default({}),
+  })
+  .refine((b) => b.runbook !== undefined || b.preset !== undefined, { message: 'name a runbook or a preset', path: ['runbook'] });
 /** An answer binds to exactly the plan the caller read: no digest, no answer. */
 const DIGEST_REQUIRED = 'is required: the digest of the plan you answer (planDigest of GET /api/runs/<workflowId>)';
 const apiApprove = z.strictObject({
   decision: z.enum(['approve', 'reject']),
-  planDigest: z.string({ error: DIGEST_REQUIRED }).min(1, DIGEST_REQUIRED),
+  planDigest: z.string({ error: DIGEST_REQUIRED }).min(1, DIGEST_REQUIRED).max(200),
   comment: z.string().max(2000).optional(),
 });
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date').transform((s) => new Date(s));
@@ -35,6 +40,12 @@ const apiList = z.strictObject({
   until: isoDate.optional(),
   limit: z.coerce.number().int().min(1).max(1000).default(50),
 });
+
+function parse<T extends z.ZodType>(schema: T, data: unknown, what: string): z.output<T> {
+  const parsed = schema.safeParse(data ?? {});
+  if (!parsed.success) throw new InvalidRequestError(`invalid ${what}: ${describeIssues(parsed.error)}`);
+  return parsed.data;
+}
 
 export interface ApiRoutesOptions {
   /** Without tokens every request is 401. */
@@ -57,64 +68,42 @@ export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (api, { tok
     request.chatopsPrincipal = principal;
   });
   const who = (request: FastifyRequest) => request.chatopsPrincipal!;
+  const workflowIdOf = (request: FastifyRequest) => (request.params as { workflowId: string }).workflowId;
 
   api.post('/runs', async (request, reply) => {
-    const body = apiStart.safeParse(request.body ?? {});
-    if (!body.success) return reply.code(400).send({ error: `invalid request: ${describeIssues(body.error)}` });
+    const body = parse(apiStart, request.body, 'request');
     const p = who(request);
-    try {
-      const run = await chatops.start(p, p.id, body.data.runbook, body.data.input, 'api');
-      chatops.watcher.watch({ workflowId: run.workflowId, runId: run.runId });
-      return reply.code(201).send({ workflowId: run.workflowId, runId: run.runId, target: run.target, url: workflowUrl(config, run.workflowId) });
-    } catch (err) {
-      if (err instanceof ForbiddenError) return reply.code(403).send({ error: err.message });
-      if (err instanceof InvalidRequestError) return reply.code(400).send({ error: err.message });
-      if (err instanceof RefusedError) return reply.code(409).send({ error: err.message });
-      throw err;
-    }
+    const run = await chatops.start(p, p.id, body, 'api');
+    chatops.watcher.watch({ workflowId: run.workflowId, runId: run.runId });
+    return reply.code(201).send({ workflowId: run.workflowId, runId: run.runId, target: run.target, url: workflowUrl(config, run.workflowId) });
   });
 
-  api.get('/runs/:workflowId', async (request, reply) => {
-    const { workflowId } = request.params as { workflowId: string };
-    const handle = client.workflow.getHandle(workflowId);
-    try {
-      const description = await handle.describe();
-      const base = { workflowId, runId: description.runId, status: description.status.name, url: workflowUrl(config, workflowId) };
-      if (description.status.name === 'RUNNING') {
-        const progress = await getProgress(client, workflowId).catch(() => undefined);
-        return { ...base, ...progress };
-      }
-      const finished = await waitForReport(client.workflow.getHandle(workflowId, description.runId));
-      return { ...base, ...finished.report, ...(finished.error && !finished.report?.error ? { error: finished.error } : {}) };
-    } catch (err) {
-      if (err instanceof WorkflowNotFoundError) return reply.code(404).send({ error: `no run ${workflowId}` });
-      throw err;
+  api.get('/runs/:workflowId', async (request) => {
+    const workflowId = workflowIdOf(request);
+    const run = await chatops.readable(who(request), workflowId, 'api');
+    const base = { workflowId, runId: run.runId, status: run.status, url: workflowUrl(config, workflowId) };
+    if (run.status === 'RUNNING') {
+      const progress = await getProgress(client, workflowId).catch(() => undefined);
+      return { ...base, ...progress };
     }
+    const finished = await waitForReport(client.workflow.getHandle(workflowId, run.runId));
+    return { ...base, ...finished.report, ...(finished.error && !finished.report?.error ? { error: finished.error } : {}) };
   });
 
-  api.post('/runs/:workflowId/approve', async (request, reply) => {
-    const { workflowId } = request.params as { workflowId: string };
-    const body = apiApprove.safeParse(request.body ?? {});
-    if (!body.success) return reply.code(400).send({ error: `invalid request: ${describeIssues(body.error)}` });
+  api.post('/runs/:workflowId/approve', async (request) => {
+    const body = parse(apiApprove, request.body, 'request');
     const p = who(request);
-    try {
-      return await chatops.answer(p, p.id, workflowId, body.data.decision, body.data.planDigest, 'api', body.data.comment);
-    } catch (err) {
-      if (err instanceof ForbiddenError) return reply.code(403).send({ error: err.message });
-      if (err instanceof InvalidRequestError) return reply.code(400).send({ error: err.message });
-      if (err instanceof RefusedError) return reply.code(409).send({ error: err.message });
-      if (err instanceof WorkflowNotFoundError) return reply.code(404).send({ error: `no run ${workflowId}` });
-      throw err;
-    }
+    return chatops.answer(p, p.id, workflowIdOf(request), body.decision, body.planDigest, 'api', body.comment);
   });
 
-  api.get('/runs', async (request, reply) => {
-    const query = apiList.safeParse(request.query ?? {});
-    if (!query.success) return reply.code(400).send({ error: `invalid query: ${describeIssues(query.error)}` });
+  api.get('/runs', async (request) => {
+    const query = parse(apiList, request.query, 'query');
+    const readable = chatops.readFilter(who(request), 'api');
     try {
-      return { runs: await listRuns(client, query.data) };
+      // The limit applies before the filter: a reader of few targets may get fewer than `limit`.
+      return { runs: (await listRuns(client, query)).filter(readable) };
     } catch (err) {
-      if ((err as Error).message.includes('must not contain')) return reply.code(400).send({ error: (err as Error).message });
+      if ((err as Error).message.includes('must not contain')) throw new InvalidRequestError((err as Error).message);
       throw err;
     }
   });

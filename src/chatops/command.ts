@@ -1,7 +1,8 @@
-// `/runbook <name> key=value … [@preset] [--plan]`: the slash command's text to a runbook name and a
-// raw input. Values are JSON when they parse as JSON, else plain strings; keys may be dotted
-// (`service.name=web`, `smokeChecks.0.url=…`). Every problem names the argument it is about.
-import type { RolesFile } from './access';
+// `/runbook <name> key=value … [@preset] [--plan]`: the slash command's text to a runbook name, a
+// preset and the keys typed. Values are JSON when they parse as JSON, else plain strings; keys may
+// be dotted (`checks.0=http`). Every problem names the argument it is about. Which keys may be set
+// is decided in presets.ts, the same for chat and the API.
+import { isInputKey, type RolesFile } from './access';
 
 export class CommandError extends Error {
   override name = 'CommandError' as const;
@@ -10,7 +11,7 @@ export class CommandError extends Error {
 export interface ParsedCommand {
   /** The runbook named (or implied by a leading preset). */
   runbook: string;
-  /** The input to validate: the preset's input with the explicit keys merged over it. */
+  /** Only the keys typed; presets.ts merges them over the preset's input if they are open. */
   input: Record<string, unknown>;
   plan: boolean;
   preset?: string;
@@ -65,9 +66,6 @@ export function tokenize(text: string): string[] {
   return tokens;
 }
 
-const SEGMENT = /^(?:[A-Za-z_][A-Za-z0-9_-]*|\d+)$/;
-const FORBIDDEN_SEGMENTS = new Set(['__proto__', 'prototype', 'constructor']);
-
 /** `42` → 42, `true` → true, `[1]` → [1], `"a b"` → "a b", `'a b'` → "a b", `web` → "web". */
 export function parseValue(raw: string): unknown {
   if (raw.length >= 2 && raw.startsWith("'") && raw.endsWith("'")) return raw.slice(1, -1);
@@ -109,15 +107,7 @@ function setPath(target: Record<string, unknown>, key: string, value: unknown, t
   }
 }
 
-/** Objects merge key by key (explicit wins); anything else, arrays included, is replaced. */
-export function deepMerge(base: unknown, over: unknown): unknown {
-  if (!isObject(base) || !isObject(over)) return over === undefined ? base : over;
-  const out: Record<string, unknown> = { ...base };
-  for (const [k, v] of Object.entries(over)) out[k] = deepMerge(base[k], v);
-  return out;
-}
-
-export const USAGE = 'usage: `/runbook <runbook> [@preset] key=value … [--plan]` (values are JSON when they parse as JSON; dotted keys such as `service.name=web`)';
+export const USAGE = 'usage: `/runbook <runbook> [@preset] key=value … [--plan]` (values are JSON when they parse as JSON; dotted keys such as `checks.0=http`; with a preset only its open keys)';
 
 export function parseCommand(text: string, presets: RolesFile['presets']): ParsedCommand {
   const tokens = tokenize(normalizeSlackText(text));
@@ -145,8 +135,7 @@ export function parseCommand(text: string, presets: RolesFile['presets']): Parse
       const eq = token.indexOf('=');
       if (eq <= 0) throw new CommandError(`malformed argument \`${token}\`: expected key=value`);
       const key = token.slice(0, eq);
-      const segments = key.split('.');
-      if (!segments.every((s) => SEGMENT.test(s)) || segments.some((s) => FORBIDDEN_SEGMENTS.has(s)) || /^\d/.test(segments[0]!)) {
+      if (!isInputKey(key)) {
         throw new CommandError(`malformed argument \`${token}\`: \`${key}\` is not a key (letters, digits, _ and -, dotted)`);
       }
       let value: unknown;
@@ -164,6 +153,5 @@ export function parseCommand(text: string, presets: RolesFile['presets']): Parse
   }
   runbook ??= preset?.runbook;
   if (!runbook) throw new CommandError(`no runbook named; ${USAGE}`);
-  const input = deepMerge(structuredClone(preset?.input ?? {}), explicit) as Record<string, unknown>;
-  return { runbook, input, plan, ...(presetName ? { preset: presetName } : {}) };
+  return { runbook, input: explicit, plan, ...(presetName ? { preset: presetName } : {}) };
 }

@@ -10,7 +10,9 @@ import type { Config } from '../config';
 import { logger as defaultLogger } from '../logger';
 import type { RolesFile, TokensFile } from './access';
 import { apiRoutes } from './api-routes';
+import { classify, errorId, internalReason, scrubber } from './errors';
 import { ChatOpsService } from './service';
+import type { Signer } from './signer';
 import { SlackVerifier } from './slack';
 import { slackRoutes } from './slack-routes';
 import { postJson, RunWatcher, type Post } from './watcher';
@@ -38,6 +40,10 @@ export interface ChatConfig {
   pollIntervalMs?: number;
   /** A run still open after this long is no longer followed (default 48 h). */
   maxWatchMs?: number;
+  /** Signs approvals and start requests for the authenticated person (CHATOPS_SIGNING_KEY). */
+  signer?: Signer;
+  /** Paths of this host (roles file, key, state dir …): never in an error body. */
+  hostPaths?: string[];
 }
 
 export interface ChatOpsDeps {
@@ -49,6 +55,13 @@ export interface ChatOpsDeps {
   logger?: Logger;
   /** Clock for signature timestamps (ms). */
   now?: () => number;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The known error's status and reason, or a logged internal error; shared by both plugins. */
+    chatopsError(err: unknown, url: string): { status: number; reason: string };
+  }
 }
 
 export function buildChatOpsServer(deps: ChatOpsDeps): FastifyInstance {
@@ -65,18 +78,30 @@ export function buildChatOpsServer(deps: ChatOpsDeps): FastifyInstance {
     maxWatchMs: chat.maxWatchMs ?? 48 * 3600_000,
   });
 
+  if (!chat.signer) log.warn('chatops: CHATOPS_SIGNING_KEY is not set: approvals and starts are forwarded unsigned, which only a worker in development trust mode accepts');
+  const scrub = scrubber(chat.hostPaths ?? []);
+
   const app = Fastify({ logger: false, bodyLimit: 1024 * 1024 });
-  app.decorate('chatops', new ChatOpsService(client, config, chat.roles, log, watcher, post));
+  app.decorate('chatops', new ChatOpsService(client, config, chat.roles, log, watcher, post, chat.signer));
+  app.decorate('chatopsError', (err: unknown, url: string) => {
+    const known = classify(err);
+    if (known) return known;
+    const id = errorId();
+    log.error({ err, url, errorId: id }, 'chatops: request failed');
+    return { status: 500, reason: internalReason(id) };
+  });
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
   });
   app.addHook('onClose', async () => watcher.close());
-  app.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
-    const status = err.statusCode && err.statusCode < 500 ? err.statusCode : 500;
-    if (status === 500) log.error({ err, url: request.url }, 'chatops: request failed');
-    return reply.code(status).send({ error: err.message });
+  app.setErrorHandler((err, request, reply) => {
+    const { status, reason } = app.chatopsError(err, request.url);
+    return reply.code(status).send({ error: reason });
   });
+  app.setNotFoundHandler((request, reply) => reply.code(404).send({ error: `no route ${request.method} ${request.url.split('?')[0]}` }));
+  // Behind the rule above: whatever an error body says, no configured host path leaves this host.
+  app.addHook('onSend', async (_request, reply, payload) => (reply.statusCode >= 400 && typeof payload === 'string' ? scrub(payload) : payload));
 
   app.register(slackRoutes, { verifier: chat.signingSecret ? new SlackVerifier(chat.signingSecret, deps.now) : undefined });
   app.register(apiRoutes, { prefix: '/api', tokens: chat.tokens });

@@ -1,13 +1,13 @@
 // The Slack surface, as a Fastify plugin: the slash command and the approve/reject buttons. Every
 // request is signature-checked first (a hook of this plugin only); a server error is answered in
-// chat, since Slack shows any other answer as a bare failure.
+// chat with its log id only, since Slack shows any other answer as a bare failure.
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { FastifyPluginAsync } from 'fastify';
 import { z } from 'zod';
 import { InvalidRequestError, RefusedError } from '../client';
 import { workflowUrl } from '../config';
 import { describeIssues, runbooks } from '../workflows/inputs';
-import { chatUser } from './access';
+import { chatUser, label, slackIdentity } from './access';
 import { CommandError, parseCommand, USAGE } from './command';
 import { ForbiddenError } from './service';
 import { ephemeral, esc, type ButtonValue, type SlackMessage, type SlackVerifier } from './slack';
@@ -47,42 +47,39 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (slack,
 
   slack.setErrorHandler((err: Error & { statusCode?: number }, request, reply) => {
     if (err.statusCode && err.statusCode < 500) throw err; // the server's handler answers client errors
-    log.error({ err, url: request.url }, 'chatops: request failed');
-    return reply.code(200).send(ephemeral(`chatops error: ${err.message}`));
+    return reply.code(200).send(ephemeral(`chatops error: ${slack.chatopsError(err, request.url).reason}`));
   });
 
   slack.post('/slack/commands', async (request, reply) => {
     const fields = (request.body ?? {}) as Record<string, string | undefined>;
     const userId = fields.user_id ?? '';
+    const who = slackIdentity(userId);
     const principal = chatUser(roles, userId);
     const text = (fields.text ?? '').trim();
     try {
       if (!text || text === 'help') {
-        if (!principal) chatops.refuse(principal, userId, { runbook: '(help)' }, 'start', `unknown user ${userId}`, 'chat');
-        const presets = Object.entries(roles.presets).map(([name, p]) => `@${name} (${p.runbook})`);
+        if (!principal) chatops.refuse(principal, who, { runbook: '(help)' }, 'start', `unknown user ${who}`, 'chat');
+        const presets = Object.entries(roles.presets).map(([name, p]) => `@${name} (${p.runbook}; open: ${p.open.length ? p.open.join(', ') : 'none'})`);
         return ephemeral(`${USAGE}\nrunbooks: ${Object.keys(runbooks).join(', ')}${presets.length ? `\npresets: ${presets.join(', ')}` : ''}`);
       }
       let command;
       try {
         command = parseCommand(text, roles.presets);
       } catch (err) {
-        if (!principal) chatops.refuse(principal, userId, { runbook: text.split(/\s+/)[0] ?? '' }, 'start', `unknown user ${userId}`, 'chat');
+        if (!principal) chatops.refuse(principal, who, { runbook: text.split(/\s+/)[0] ?? '' }, 'start', `unknown user ${who}`, 'chat');
         throw err;
       }
-      for (const key of ['mode', 'requestedBy'] as const) {
-        if (principal && Object.hasOwn(command.input, key)) {
-          throw new InvalidRequestError(key === 'mode' ? 'mode cannot be set from chat: runs apply unless the command ends with --plan' : `requestedBy cannot be set from chat: runs are requested by you (${principal.name})`);
-        }
-      }
+      if (principal && Object.hasOwn(command.input, 'mode')) throw new InvalidRequestError('mode cannot be set from chat: runs apply unless the command ends with --plan');
       const input = { ...command.input, mode: command.plan ? 'plan' : 'apply', approval: command.input.approval ?? 'required' };
-      const run = await chatops.start(principal, userId, command.runbook, input, 'chat');
+      const run = await chatops.start(principal, who, { runbook: command.runbook, preset: command.preset, input }, 'chat');
       chatops.watcher.watch({ workflowId: run.workflowId, runId: run.runId, responseUrl: fields.response_url || undefined });
       const url = workflowUrl(config, run.workflowId);
       const how = command.plan ? 'plan' : `apply, approval ${input.approval}`;
+      const by = label(principal!);
       return {
         response_type: 'in_channel',
-        text: `${principal!.name} started ${command.runbook} (${how}) on ${run.target}: ${url}`,
-        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `*${esc(principal!.name)}* started *${esc(command.runbook)}* (${how}) on \`${esc(run.target)}\`${command.preset ? ` with @${esc(command.preset)}` : ''}\n<${url}|${esc(run.workflowId)}>` } }],
+        text: `${by} started ${run.runbook} (${how}) on ${run.target}: ${url}`,
+        blocks: [{ type: 'section', text: { type: 'mrkdwn', text: `*${esc(by)}* started *${esc(run.runbook)}* (${how}) on \`${esc(run.target)}\`${run.preset ? ` with @${esc(run.preset)}` : ''}\n<${url}|${esc(run.workflowId)}>` } }],
       } satisfies SlackMessage;
     } catch (err) {
       if (err instanceof ForbiddenError) return reply.code(403).send(ephemeral(`refused: ${err.message}`));
@@ -103,9 +100,10 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (slack,
       action = first.action_id;
       value = buttonValue.parse(JSON.parse(first.value ?? ''));
     } catch (err) {
-      return reply.code(400).send({ error: `not an approve/reject button payload: ${err instanceof z.ZodError ? describeIssues(err) : (err as Error).message}` });
+      return reply.code(400).send({ error: `not an approve/reject button payload: ${err instanceof z.ZodError ? describeIssues(err) : err instanceof SyntaxError ? 'not JSON' : (err as Error).message}` });
     }
     const userId = payload.user.id;
+    const who = slackIdentity(userId);
     const principal = chatUser(roles, userId);
     const answer = async (message: SlackMessage, code = 200) => {
       // Slack shows what arrives on the response_url; the HTTP answer is for other callers and tests.
@@ -113,12 +111,12 @@ export const slackRoutes: FastifyPluginAsync<SlackRoutesOptions> = async (slack,
       return reply.code(code).send(message);
     };
     try {
-      const approval = await chatops.answer(principal, userId, value.workflowId, action, value.planDigest, 'chat');
+      const approval = await chatops.answer(principal, who, value.workflowId, action, value.planDigest, 'chat');
       const verb = approval.decision === 'approve' ? 'approved' : 'rejected';
       return answer({
         response_type: 'in_channel',
         replace_original: true,
-        text: `${approval.approver} ${verb} the plan of ${value.workflowId} (${approval.planDigest}): ${workflowUrl(config, value.workflowId)}`,
+        text: `${label(principal!)} ${verb} the plan of ${value.workflowId} (${approval.planDigest}): ${workflowUrl(config, value.workflowId)}`,
       });
     } catch (err) {
       if (err instanceof ForbiddenError) return answer({ ...ephemeral(`refused: ${err.message}`), replace_original: false }, 403);
