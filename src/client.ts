@@ -9,7 +9,7 @@ import {
   type WorkflowHandle,
 } from '@temporalio/client';
 import { ApplicationFailure } from '@temporalio/common';
-import type { Config } from './config';
+import { temporalTlsOptions, type Config } from './config';
 import proto from '@temporalio/proto';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
 import { describeIssues, isRunbookType, runbooks, type RunbookType } from './workflows/inputs';
@@ -30,7 +30,7 @@ export class RefusedError extends Error {
 }
 
 export async function connectClient(config: Config): Promise<Client> {
-  const connection = await Connection.connect({ address: config.address, connectTimeout: 5000 }).catch((err: Error) => {
+  const connection = await Connection.connect({ address: config.address, tls: temporalTlsOptions(config), connectTimeout: 5000 }).catch((err: Error) => {
     throw new Error(`cannot reach Temporal at ${config.address}: ${err.message}`);
   });
   return new Client({ connection, namespace: config.namespace });
