@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 import { DefaultLogger, makeTelemetryFilterString, NativeConnection, Runtime, Worker, type LogLevel, type WorkerOptions } from '@temporalio/worker';
 import * as activities from './activities/index';
 import { stepInterceptors } from './activities/interceptors';
-import { loadConfig, type Config } from './config';
+import { loadConfig, temporalTlsOptions, type Config } from './config';
 import { hostFilePath, loadHostFile } from './host/host-file';
 import { logger } from './logger';
 import { hostTaskQueue } from './workflows/names';
@@ -75,7 +75,7 @@ async function main(): Promise<void> {
   const config = loadConfig();
   await announceHostFile();
   installRuntime(config);
-  const connection = await NativeConnection.connect({ address: config.address });
+  const connection = await NativeConnection.connect({ address: config.address, tls: temporalTlsOptions(config) });
   const workers = await createWorkers(config, connection);
   logger.info({ taskQueue: config.taskQueue, hostQueue: hostTaskQueue(config.taskQueue, workers.host), address: config.address, metrics: config.metricsAddress || null }, 'worker started');
   await workers.run(); // the SDK shuts workers down on SIGINT/SIGTERM
