@@ -20,8 +20,7 @@ export function isIdentity(value: string): boolean {
 }
 
 const identity = z.string().refine(isIdentity, 'must be an identity: a bare SSH principal (alice, alice@host) or namespace:id (slack:U024BE7LH, api:deploy-bot); the namespace "unverified" is reserved');
-const signerPrincipal = z.string().regex(BARE, 'must be an allowed_signers principal: a bare name or user@host, without ":"');
-const personName = z.string().regex(/^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/, 'must be a name of letters, digits, ".", "_" or "-"');
+const PERSON = /^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$/;
 const runbookName = z.string().refine((r) => r === '*' || isRunbookType(r), 'must be a runbook name (serviceRestart, lanceRestore, …) or "*"');
 
 /**
@@ -44,9 +43,10 @@ export const approvalPolicySchema = z
   .strictObject({
     allowedSigners: z.string().refine(isAbsolute, 'must be an absolute path to an OpenSSH allowed_signers file'),
     /** A service key that signs for users it authenticated: principal → identity globs it may vouch for. */
-    vouchers: z.record(signerPrincipal, z.array(identityGlob)).default({}),
+    // Record keys are checked below: zod reports a bad key only as "Invalid key in record".
+    vouchers: z.record(z.string(), z.array(identityGlob)).default({}),
     people: z.record(
-      personName,
+      z.string(),
       z.strictObject({
         identities: z.array(identity).min(1),
         runbooks: z.array(runbookName).min(1),
@@ -54,6 +54,12 @@ export const approvalPolicySchema = z
     ),
   })
   .superRefine((policy, ctx) => {
+    for (const principal of Object.keys(policy.vouchers)) {
+      if (!BARE.test(principal)) ctx.addIssue({ code: 'custom', path: ['vouchers', principal], message: 'must be an allowed_signers principal: a bare name or user@host, without ":"' });
+    }
+    for (const person of Object.keys(policy.people)) {
+      if (!PERSON.test(person)) ctx.addIssue({ code: 'custom', path: ['people', person], message: 'a person\'s name is letters, digits, ".", "_" or "-"' });
+    }
     // One identity, one person: otherwise "is the approver the requester?" has two answers.
     const owner = new Map<string, string>();
     for (const [person, { identities }] of Object.entries(policy.people)) {
