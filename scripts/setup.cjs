@@ -35,13 +35,14 @@ const PACKAGES = {
   'git-lfs': () => onPath('git-lfs'), // incident tables are built in git-LFS repositories
   podman: () => onPath('podman'), // the container adapter's tests drive the real CLI
   chromium: chromiumPath, // the Web UI test drives a real browser
+  'openssh-client': () => onPath('ssh-keygen'), // approvals are signed and verified with ssh-keygen -Y
 };
 
 // What each npm script needs. `npm start` itself runs only Node programs; git-lfs is for
 // `runbook demo lance` beside it and for lanceRestore reading pointers of a git-LFS repository.
 const NEEDS = {
   start: ['git', 'git-lfs'],
-  test: ['git', 'git-lfs', 'podman', 'chromium'],
+  test: ['git', 'git-lfs', 'podman', 'chromium', 'openssh-client'],
   'record-history': ['git', 'git-lfs'],
   bench: ['git', 'git-lfs'],
 };
