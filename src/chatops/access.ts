@@ -82,6 +82,9 @@ export const rolesFileSchema = z
       for (const key of RESERVED_KEYS) {
         if (Object.hasOwn(preset.input, key)) ctx.addIssue({ code: 'custom', path: ['presets', name, 'input', key], message: `${key} cannot be preset: ${RESERVED_WHY[key]}` });
       }
+      if (preset.input.service !== undefined && typeof preset.input.service !== 'string') {
+        ctx.addIssue({ code: 'custom', path: ['presets', name, 'input', 'service'], message: 'must name a service declared in the host\'s services file: the host owns argv, env and files, presets never carry them' });
+      }
       preset.open.forEach((key, i) => {
         const top = key.split('.')[0] as (typeof RESERVED_KEYS)[number];
         if ((RESERVED_KEYS as readonly string[]).includes(top)) ctx.addIssue({ code: 'custom', path: ['presets', name, 'open', i], message: `${top} cannot be opened: ${RESERVED_WHY[top]}` });

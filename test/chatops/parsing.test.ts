@@ -1,30 +1,35 @@
 // The slash command's text, the roles and tokens files, and the authorization rules, without a server.
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
-import { authorize, chatUser, ConfigFileError, globMatch, parseRolesFile, parseTokensFile, sha256Hex, tokenHolder } from '../../src/chatops/access';
+import { InvalidRequestError } from '../../src/client';
+import { authorize, chatUser, ConfigFileError, globMatch, label, mayDoAny, parseRolesFile, parseTokensFile, sha256Hex, tokenHolder } from '../../src/chatops/access';
 import { CommandError, parseCommand, tokenize } from '../../src/chatops/command';
+import { explicitKeys, resolveRequest } from '../../src/chatops/presets';
 import { SlackVerifier, slackSignature } from '../../src/chatops/slack';
 
 const roles = parseRolesFile({
   users: { U1: { name: 'alice', roles: ['ops'] }, U2: { name: 'bob', roles: ['lead'] } },
   roles: {
-    ops: { start: [{ runbook: 'serviceRestart', targets: ['*/exec/demo-*'] }] },
-    lead: { start: [{ runbook: '*', targets: ['*'], auto: true }], approve: [{ runbook: 'serviceRestart', targets: ['*'] }] },
+    ops: { start: [{ runbook: 'serviceRestart', targets: ['*/demo-*'] }] },
+    lead: {
+      start: [{ runbook: '*', targets: ['*/demo-*', 'h/lance:*'], auto: true, freeInput: true }],
+      approve: [{ runbook: 'serviceRestart', targets: ['*'] }],
+      read: [{ runbook: 'serviceRestart', targets: ['*/demo-*'] }],
+    },
   },
-  presets: { web: { runbook: 'serviceRestart', input: { service: { adapter: 'systemd', name: 'web.service' }, waitDownSeconds: 30 } } },
+  presets: {
+    web: { runbook: 'serviceRestart', input: { service: 'web', waitDownSeconds: 30 }, open: ['waitDownSeconds', 'checks'] },
+    fixed: { runbook: 'serviceRestart', input: { service: 'demo-api' } },
+    nested: { runbook: 'lanceRestore', input: { tableDir: '/srv/t.lance', service: 'demo-api' }, open: ['strategy'] },
+  },
 });
 
 describe('slash command text', () => {
   test('key=value pairs: JSON values, plain strings, dotted keys, list indexes, --plan', () => {
-    const cmd = parseCommand('serviceRestart service.adapter=systemd service.name=web.service waitDownSeconds=30 smokeChecks.0.url=http://x/ smokeChecks.0.retries=0 host="h1" --plan', {});
+    const cmd = parseCommand('serviceRestart service=web waitDownSeconds=30 checks.0=root checks.1=api a.b.c=1 host="h1" --plan', {});
     assert.equal(cmd.runbook, 'serviceRestart');
     assert.equal(cmd.plan, true);
-    assert.deepEqual(cmd.input, {
-      service: { adapter: 'systemd', name: 'web.service' },
-      waitDownSeconds: 30,
-      smokeChecks: [{ url: 'http://x/', retries: 0 }],
-      host: 'h1',
-    });
+    assert.deepEqual(cmd.input, { service: 'web', waitDownSeconds: 30, checks: ['root', 'api'], a: { b: { c: 1 } }, host: 'h1' });
   });
 
   test('JSON objects and arrays with spaces stay one value; Slack escapes, links and curly quotes are undone', () => {
@@ -32,13 +37,11 @@ describe('slash command text', () => {
     assert.deepEqual(cmd.input, { health: { url: 'http://127.0.0.1:1/health', bodyMatch: 'a & b' }, name: 'my web', tags: [1, 2] });
   });
 
-  test('a preset is merged under the explicit keys, and may name the runbook', () => {
-    assert.deepEqual(parseCommand('serviceRestart @web waitDownSeconds=5', roles.presets).input, { service: { adapter: 'systemd', name: 'web.service' }, waitDownSeconds: 5 });
-    const cmd = parseCommand('@web service.name=api.service', roles.presets);
+  test('a preset may name the runbook; the command carries only the keys typed', () => {
+    const cmd = parseCommand('@web waitDownSeconds=5', roles.presets);
     assert.equal(cmd.runbook, 'serviceRestart');
     assert.equal(cmd.preset, 'web');
-    assert.deepEqual(cmd.input.service, { adapter: 'systemd', name: 'api.service' });
-    assert.deepEqual(roles.presets.web!.input.service, { adapter: 'systemd', name: 'web.service' }, 'the preset itself is untouched');
+    assert.deepEqual(cmd.input, { waitDownSeconds: 5 });
   });
 
   const malformed: [string, RegExp][] = [
@@ -70,6 +73,7 @@ describe('slash command text', () => {
 
 describe('roles and tokens files', () => {
   test('an invalid roles file names the field and why', () => {
+    assert.throws(() => parseRolesFile({ users: {}, roles: { r: { start: [], write: [] } } }, 'r.json'), /roles\.r: Unrecognized key: "write"/);
     const bad = (data: unknown) => assert.throws(() => parseRolesFile(data, '/etc/roles.json'), ConfigFileError);
     bad({});
     assert.throws(
@@ -105,17 +109,114 @@ describe('roles and tokens files', () => {
     assert.ok(!globMatch('h.1/x', 'hx1/x'), '. is literal');
   });
 
-  test('authorization: runbook, then target, then approval=auto', () => {
+  test('authorization: runbook, then target, then free input, then approval=auto', () => {
     const alice = chatUser(roles, 'U1')!;
     const bob = chatUser(roles, 'U2')!;
     assert.equal(chatUser(roles, 'U9'), undefined);
-    assert.deepEqual(authorize(roles, alice, 'start', 'serviceRestart', 'h/exec/demo-api'), { ok: true });
-    assert.match((authorize(roles, alice, 'start', 'lanceRestore', 'h/lance:/x') as { reason: string }).reason, /alice has no role that may start lanceRestore/);
-    assert.match((authorize(roles, alice, 'start', 'serviceRestart', 'h/exec/prod') as { reason: string }).reason, /may not start serviceRestart on target h\/exec\/prod/);
-    assert.match((authorize(roles, alice, 'start', 'serviceRestart', 'h/exec/demo-api', { auto: true }) as { reason: string }).reason, /approval=auto/);
-    assert.deepEqual(authorize(roles, bob, 'start', 'lanceRestore', 'h/lance:/x', { auto: true }), { ok: true });
-    assert.match((authorize(roles, alice, 'approve', 'serviceRestart', 'h/exec/demo-api') as { reason: string }).reason, /no role that may approve/);
-    assert.deepEqual(authorize(roles, bob, 'approve', 'serviceRestart', 'h/exec/demo-api'), { ok: true });
+    const reason = (d: ReturnType<typeof authorize>) => (d as { reason: string }).reason;
+    assert.deepEqual(authorize(roles, alice, 'start', 'serviceRestart', 'h/demo-api'), { ok: true });
+    assert.match(reason(authorize(roles, alice, 'start', 'lanceRestore', 'h/lance:/x')), /^alice \(slack:U1\) has no role that may start lanceRestore/);
+    assert.match(reason(authorize(roles, alice, 'start', 'serviceRestart', 'h/prod')), /may not start serviceRestart on target h\/prod/);
+    assert.match(reason(authorize(roles, alice, 'start', 'serviceRestart', 'h/demo-api', { auto: true })), /approval=auto/);
+    assert.match(reason(authorize(roles, alice, 'start', 'serviceRestart', 'h/demo-api', { freeInput: true })), /only with a preset \(no start rule grants "freeInput"\)/);
+    assert.deepEqual(authorize(roles, bob, 'start', 'lanceRestore', 'h/lance:/x', { auto: true, freeInput: true }), { ok: true });
+    assert.match(reason(authorize(roles, alice, 'approve', 'serviceRestart', 'h/demo-api')), /no role that may approve/);
+    assert.deepEqual(authorize(roles, bob, 'approve', 'serviceRestart', 'h/demo-api'), { ok: true });
+  });
+
+  test('reading runs needs a read rule, for that runbook and target', () => {
+    const alice = chatUser(roles, 'U1')!;
+    const bob = chatUser(roles, 'U2')!;
+    assert.match((mayDoAny(roles, alice, 'read') as { reason: string }).reason, /alice \(slack:U1\) has no role that may read runs/);
+    assert.deepEqual(mayDoAny(roles, bob, 'read'), { ok: true });
+    assert.deepEqual(authorize(roles, bob, 'read', 'serviceRestart', 'h/demo-api'), { ok: true });
+    assert.equal(authorize(roles, bob, 'read', 'serviceRestart', 'h/prod').ok, false);
+    assert.equal(authorize(roles, bob, 'read', 'lanceRestore', 'h/demo-api').ok, false);
+  });
+});
+
+describe('identities', () => {
+  test('chat users act as slack:<user ID>, tokens as api:<name>; the display name decides nothing', () => {
+    const tokens = parseTokensFile({ tokens: [{ token_sha256: sha256Hex('t'), name: 'alice', roles: ['ops'] }] }, roles);
+    const bot = tokenHolder(tokens, 't')!;
+    const person = chatUser(roles, 'U1')!;
+    assert.equal(bot.id, 'api:alice');
+    assert.equal(person.id, 'slack:U1');
+    assert.notEqual(bot.id, person.id, 'a token named like a person is not that person');
+    assert.equal(label(bot), 'api:alice');
+    assert.equal(label(person), 'alice (slack:U1)');
+  });
+
+  test('token names are simple and unique: one name, one identity', () => {
+    for (const name of ['slack:U1', 'a b', 'x/y', '', 'unverified:bob']) {
+      assert.throws(() => parseTokensFile({ tokens: [{ token_sha256: sha256Hex('t'), name, roles: [] }] }, roles, 't.json'), /tokens\.0\.name: must be a simple name/, name);
+    }
+    assert.throws(
+      () => parseTokensFile({ tokens: [{ token_sha256: sha256Hex('a'), name: 'bot', roles: [] }, { token_sha256: sha256Hex('b'), name: 'bot', roles: [] }] }, roles, 't.json'),
+      /tokens\.1\.name: "bot" is already the name of tokens\.0/,
+    );
+  });
+});
+
+describe('presets lock fields', () => {
+  const refused = (request: Parameters<typeof resolveRequest>[1], expected: RegExp) =>
+    assert.throws(() => resolveRequest(roles.presets, request), (err: Error) => err instanceof InvalidRequestError && expected.test(err.message));
+
+  test('open keys are merged over the preset; control keys (mode, approval) are always the caller\'s', () => {
+    const r = resolveRequest(roles.presets, { preset: 'web', input: { waitDownSeconds: 5, checks: ['root'], mode: 'apply', approval: 'required' } });
+    assert.deepEqual(r, { runbook: 'serviceRestart', preset: 'web', input: { service: 'web', waitDownSeconds: 5, checks: ['root'], mode: 'apply', approval: 'required' } });
+    assert.deepEqual(roles.presets.web!.input, { service: 'web', waitDownSeconds: 30 }, 'the preset itself is untouched');
+  });
+
+  test('a key the preset does not open is refused, naming the key, the preset and the open keys', () => {
+    refused({ preset: 'web', input: { service: 'other' } }, /^`service` is fixed by preset @web; open keys: waitDownSeconds, checks$/);
+    refused({ preset: 'fixed', input: { waitHealthySeconds: 5 } }, /^`waitHealthySeconds` is fixed by preset @fixed; open keys: none$/);
+    refused({ preset: 'nested', input: { service: { start: ['sh'] } } }, /^`service\.start` is fixed by preset @nested/);
+    refused({ preset: 'web', input: { host: 'elsewhere' } }, /`host` is fixed/);
+  });
+
+  test('what chat types and what the API nests meet the same rule', () => {
+    const typed = parseCommand('@nested service.start=["/bin/sh"]', roles.presets);
+    refused({ preset: typed.preset, input: typed.input }, /^`service\.start` is fixed by preset @nested/);
+    assert.deepEqual(explicitKeys({ a: { b: 1, c: { d: [1] } }, e: {} }), ['a.b', 'a.c.d', 'e']);
+    refused({ preset: 'web', input: { 'waitDownSeconds.x': 1 } }, /`waitDownSeconds\.x` is not an input key/);
+    refused({ runbook: 'serviceRestart', input: { service: { 'a.b': 1 } } }, /`service\.a\.b` is not an input key/);
+  });
+
+  test('requestedBy and request never come from a caller; preset and runbook must agree', () => {
+    refused({ preset: 'web', input: { requestedBy: 'bob' } }, /^requestedBy cannot be set/);
+    refused({ runbook: 'serviceRestart', input: { request: { signature: 'x', at: '2026-01-01T00:00:00Z' } } }, /^request cannot be set: the chat service signs the request itself/);
+    refused({ preset: 'nope', input: {} }, /unknown preset @nope; known: @web, @fixed, @nested/);
+    refused({ runbook: 'lanceRestore', preset: 'web', input: {} }, /preset @web is for serviceRestart, not lanceRestore/);
+    assert.deepEqual(resolveRequest(roles.presets, { runbook: 'serviceRestart', input: { service: 'x' } }), { runbook: 'serviceRestart', input: { service: 'x' } });
+  });
+
+  test('inline service specs never come through chat or the API, even with free input; nor from a preset', () => {
+    refused({ runbook: 'serviceRestart', input: { service: { adapter: 'exec', name: 'x', start: ['/bin/sh', '-c', 'id'], pidFile: '/tmp/x.pid' } } }, /^service must name a service declared in the host's services file/);
+    assert.throws(
+      () => parseRolesFile({ users: {}, roles: {}, presets: { p: { runbook: 'serviceRestart', input: { service: { adapter: 'systemd', name: 'x', unit: 'x.service' } } } } }),
+      /presets\.p\.input\.service: must name a service declared in the host's services file/,
+    );
+  });
+
+  test('the roles file refuses presets that set or open what no preset may', () => {
+    assert.throws(() => parseRolesFile({ users: {}, roles: {}, presets: { p: { runbook: 'serviceRestart', input: {}, open: ['approval'] } } }), /presets\.p\.open\.0: approval cannot be opened/);
+    assert.throws(() => parseRolesFile({ users: {}, roles: {}, presets: { p: { runbook: 'serviceRestart', input: {}, open: ['requestedBy'] } } }), /presets\.p\.open\.0: requestedBy cannot be opened/);
+    assert.throws(() => parseRolesFile({ users: {}, roles: {}, presets: { p: { runbook: 'serviceRestart', input: { request: {} } } } }), /presets\.p\.input\.request: request cannot be preset/);
+    assert.throws(() => parseRolesFile({ users: {}, roles: {}, presets: { p: { runbook: 'serviceRestart', input: {}, open: ['__proto__'] } } }), /presets\.p\.open\.0: must be an input key/);
+  });
+});
+
+describe('auto runs are scoped', () => {
+  test('"auto": true on a rule whose targets match everything is refused; scoped auto and unscoped manual rules load', () => {
+    for (const glob of ['*', '*/*', '**', '?*']) {
+      assert.throws(
+        () => parseRolesFile({ users: {}, roles: { oncall: { start: [{ runbook: 'serviceRestart', targets: ['h/demo-*', glob], auto: true }] } } }, 'roles.json'),
+        /roles file roles\.json: roles\.oncall\.start\.0\.targets: .* matches every target, and "auto": true runs without a second person/,
+        glob,
+      );
+    }
+    parseRolesFile({ users: {}, roles: { oncall: { start: [{ runbook: 'serviceRestart', targets: ['*/demo-*'], auto: true }] }, ops: { start: [{ runbook: '*', targets: ['*'] }] } } });
   });
 });
 
