@@ -8,6 +8,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { basename, posix } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse } from 'yaml';
+import { loadConfig } from '../src/config.ts';
 import { DEFAULT_TASK_QUEUE, searchAttributeKeys } from '../src/workflows/names.ts';
 
 const root = new URL('..', import.meta.url);
@@ -40,8 +41,10 @@ function interpolate(value: unknown): unknown {
 }
 
 const composeFile = repoPath('docker-compose.yml');
-const compose = interpolate(parse(readFileSync(composeFile, 'utf8'), { merge: true })) as Compose;
+const composeText = readFileSync(composeFile, 'utf8');
+const compose = interpolate(parse(composeText, { merge: true })) as Compose;
 const services = compose.services;
+const mtls = interpolate(parse(readFileSync(repoPath('docker-compose.mtls.yml'), 'utf8'), { merge: true })) as Compose;
 
 function service(name: string): Service {
   const s = services[name];
@@ -49,8 +52,8 @@ function service(name: string): Service {
   return s;
 }
 
-function env(name: string): Record<string, string> {
-  const e = service(name).environment ?? {};
+function env(name: string, from: Service = service(name)): Record<string, string> {
+  const e = from.environment ?? {};
   if (!Array.isArray(e)) return Object.fromEntries(Object.entries(e).map(([k, v]) => [k, String(v)]));
   return Object.fromEntries(e.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
@@ -116,6 +119,49 @@ test('docker-compose.yml and the worker Dockerfile, checked statically (no Docke
       'the server publishes 7233',
     );
     assert.equal(env('temporal').BIND_ON_IP, '0.0.0.0', 'the server must listen beyond its own loopback');
+  });
+
+  await t.test('the frontend and the UI are published on 127.0.0.1 by default, overridable', () => {
+    for (const [name, s] of Object.entries(services)) {
+      for (const port of s.ports ?? []) {
+        const text = typeof port === 'object' ? `${String(port.published)}:${String(port.target)}` : String(port);
+        assert.equal(text.split(':').length, 3, `${name}: port ${text} names no host address, so it is published on every interface`);
+        assert.equal(text.split(':')[0], '127.0.0.1', `${name}: port ${text} is published beyond this host`);
+      }
+    }
+    assert.deepEqual(service('temporal').ports, ['127.0.0.1:7233:7233']);
+    assert.deepEqual(service('temporal-ui').ports, ['127.0.0.1:8080:8080']);
+    assert.match(composeText, /"\$\{TEMPORAL_BIND_ADDRESS:-127\.0\.0\.1\}:7233:7233"/);
+    assert.match(composeText, /"\$\{TEMPORAL_UI_BIND_ADDRESS:-127\.0\.0\.1\}:8080:8080"/);
+  });
+
+  await t.test('docker-compose.mtls.yml makes the frontend require client certificates, and gives every client one', () => {
+    /** Where a service's read-only mount of the TLS directory lands, checked to exist. */
+    const tlsMount = (name: string): string => {
+      const mounts = (mtls.services[name]?.volumes ?? []).map((v) => (typeof v === 'string' ? v : `${v.source}:${v.target}:ro`));
+      const mount = mounts.find((v) => v.startsWith('./deploy/tls:'));
+      assert.ok(mount, `${name}: no mount of the TLS directory`);
+      assert.ok(mount.endsWith(':ro'), `${name}: the TLS directory must be mounted read-only`);
+      return mount.split(':')[1]!;
+    };
+    for (const name of Object.keys(mtls.services)) service(name);
+    const server = env('temporal', mtls.services.temporal);
+    const serverDir = tlsMount('temporal');
+    assert.equal(server.TEMPORAL_TLS_REQUIRE_CLIENT_AUTH, 'true');
+    for (const key of ['TEMPORAL_TLS_SERVER_CA_CERT', 'TEMPORAL_TLS_SERVER_CERT', 'TEMPORAL_TLS_SERVER_KEY', 'TEMPORAL_TLS_FRONTEND_CERT', 'TEMPORAL_TLS_FRONTEND_KEY', 'TEMPORAL_TLS_CLIENT1_CA_CERT']) {
+      assert.ok(server[key]?.startsWith(`${serverDir}/`), `temporal: ${key}=${server[key]} is not in the mounted ${serverDir}`);
+    }
+    for (const name of ['worker', 'temporal-ui', 'temporal-create-namespace']) {
+      const e = env(name, mtls.services[name]);
+      const dir = tlsMount(name);
+      // The names our worker reads (src/config.ts) are the ones the temporal CLI and the UI read.
+      const tls = loadConfig(e).tls;
+      assert.ok(tls?.cert && tls.key && tls.ca, `${name}: no client certificate, key and CA`);
+      for (const path of [tls.cert, tls.key, tls.ca]) assert.ok(path.startsWith(`${dir}/`), `${name}: ${path} is not in the mounted ${dir}`);
+      assert.equal(tls.serverName, server.TEMPORAL_TLS_FRONTEND_SERVER_NAME, `${name}: verifies the name the frontend's certificate carries`);
+    }
+    assert.equal(env('temporal-ui', mtls.services['temporal-ui']).TEMPORAL_TLS_ENABLE_HOST_VERIFICATION, 'true');
+    assert.equal(mtls.services.temporal?.ports, undefined, 'the override leaves the published ports as they are (127.0.0.1)');
   });
 
   await t.test('the server and the schema tool use the postgres credentials and host', () => {
