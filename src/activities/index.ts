@@ -2,3 +2,4 @@
 export { describeService, runSmokeChecks, startService, stopService, waitServiceDown, waitServiceHealthy } from './service';
 export { diagnoseLance, quarantineLanceVersions, restoreLanceFiles, returnQuarantinedFiles, snapshotLanceMetadata, verifyLanceTable } from './lance';
 export { claimHolder, resolveResources } from './resources';
+export { verifyApproval, verifyRequest } from './trust';

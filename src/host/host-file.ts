@@ -6,6 +6,7 @@
 import { readFile, rename, stat, writeFile } from 'node:fs/promises';
 import { z } from 'zod';
 import { describeIssues } from '../workflows/inputs';
+import { approvalPolicySchema } from '../trust/policy';
 import { absolutePath, hostService, serviceName } from '../workflows/service-spec';
 
 export const hostFileSchema = z.strictObject({
@@ -16,7 +17,7 @@ export const hostFileSchema = z.strictObject({
   dataRoots: z.array(absolutePath).default([])
     .describe('data paths in runbook input (tableDir, lfsRepo, quarantineDir…) must resolve, symlinks followed, under one of these'),
   services: z.record(serviceName, hostService).default({}),
-  approvals: z.unknown().optional(), // TODO(lead): approvalPolicySchema from src/trust/policy.ts
+  approvals: approvalPolicySchema.optional(),
 });
 
 export type HostFile = z.output<typeof hostFileSchema>;

@@ -4,6 +4,7 @@
 import { createHash } from 'node:crypto';
 import { canonicalJson } from '../workflows/digest';
 import type { HostService, HttpCheck, ServiceHandle, ServiceRef, ServiceSpec, ServiceView } from '../workflows/service-spec';
+import { childEnvironment } from '../activities/services/exec';
 import { loadHostFile } from './host-file';
 
 /** Refusals a host gives to a reference: non-retryable, nothing was touched. */
@@ -23,11 +24,7 @@ export interface ResolvedService {
   view: ServiceView;
 }
 
-// TODO(lead): take these from exec.ts's childEnvironment once the adapter exports it.
-function environmentKeys(env: Record<string, string> | undefined): string[] {
-  const inherited = ['PATH', ...['LANG', 'TZ', 'HOME'].filter((k) => process.env[k] !== undefined)];
-  return [...new Set([...inherited, ...Object.keys(env ?? {})])].sort();
-}
+const environmentKeys = (env: Record<string, string> | undefined) => Object.keys(childEnvironment({ env })).sort();
 
 function controlSpec(name: string, entry: HostService): ServiceSpec {
   switch (entry.adapter) {

@@ -18,7 +18,7 @@ import type { StepEnvelope } from '../activities/interceptors';
 import { NON_RETRYABLE } from './failures';
 import type { BaseInput, RunbookType } from './inputs';
 import { RunbookOutcome, STEP_ACTIVITY_PREFIX, hostTaskQueue } from './names';
-import type { Approval, FileMove, Outcome, Plan, RunbookProgress, RunbookReport, StepRecord } from './report';
+import type { Approval, FileMove, Outcome, Plan, RunbookProgress, RunbookReport, StepRecord, VerifiedRequester } from './report';
 
 export type Activities = typeof activities;
 
@@ -73,8 +73,29 @@ export class Runbook {
     readonly input: BaseInput,
     readonly target: string,
     readonly host: string,
-    readonly triggeredBy: string,
+    public triggeredBy: string,
   ) {}
+
+  /** How the host verified who asked (set once, before the plan). */
+  requester?: VerifiedRequester;
+  private checks = 0;
+
+  /**
+   * A short read-only call on the target's host that is not a runbook step (signature checks): no
+   * step record, its own activity ID, a few attempts.
+   */
+  async onHost<T>(what: string, call: (a: Activities) => Promise<T>): Promise<T> {
+    return call(
+      proxyActivities<Activities>({
+        taskQueue: this.queue,
+        activityId: `check:${this.checks++}:${what}`,
+        summary: what,
+        scheduleToStartTimeout: this.input.hostWaitTimeout as Duration,
+        startToCloseTimeout: '1m',
+        retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+      }),
+    );
+  }
 
   /** Runs one activity as a step on the target's host, recording state, attempts and evidence. */
   async step<T>(id: string, label: string, call: (a: Activities) => Promise<T>, options: StepOptions = {}): Promise<T> {
@@ -192,6 +213,7 @@ export class Runbook {
       mode: this.input.mode,
       outcome: this.outcome,
       triggeredBy: this.triggeredBy,
+      ...(this.requester ? { requester: this.requester } : {}),
       plan: this.plan,
       planDigest: this.planDigest,
       approval: this.approval,

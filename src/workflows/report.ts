@@ -82,6 +82,31 @@ export interface Approval {
   planDigest: string;
   comment?: string;
   at: string;
+  /** The host checked an SSH signature (false: a development-trust host took the name as given). */
+  verified?: boolean;
+  /** Whose key signed (the approver, or a voucher such as the chat service) and its fingerprint. */
+  signer?: string;
+  fingerprint?: string;
+  person?: string;
+}
+
+/** What the host said about an approval's signature. */
+export interface VerifiedApproval {
+  approver: string;
+  verified: boolean;
+  person?: string;
+  signer?: string;
+  fingerprint?: string;
+}
+
+/** Who asked for the run, as the host verified it: `unverified:<name>` when the signature did not hold. */
+export interface VerifiedRequester {
+  requester: string;
+  verified: boolean;
+  person?: string;
+  signer?: string;
+  fingerprint?: string;
+  reason?: string;
 }
 
 export interface RunbookProgress {
@@ -92,6 +117,8 @@ export interface RunbookProgress {
   mode: 'plan' | 'apply';
   outcome: Outcome;
   triggeredBy: string;
+  /** How the host verified who asked (its signature), when it was asked. */
+  requester?: VerifiedRequester;
   plan?: Plan;
   planDigest?: string;
   approval?: Approval;

@@ -9,7 +9,8 @@ import { describeIssues, runbooks, type BaseInput, type RunbookType } from './in
 import { failureMessage, Runbook } from './kit';
 import { approveUpdate, progressQuery } from './messages';
 import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy } from './names';
-import type { ApprovalRequest, Plan, RunbookReport } from './report';
+import type { ApprovalRequest, Plan, RunbookReport, VerifiedApproval } from './report';
+import { inputDigest } from '../trust/statements';
 import { resolveTarget } from './targets';
 
 export interface RunbookSteps<I> {
@@ -18,6 +19,8 @@ export interface RunbookSteps<I> {
   /** The repair. Runs only in apply mode, after approval, if the facts still hold. */
   apply(rb: Runbook, input: I, plan: Plan): Promise<void>;
 }
+
+const unprefixed = (name: string) => name.replace(/^unverified:/, '');
 
 const invalid = (message: string) => ApplicationFailure.create({ type: 'InvalidInput', nonRetryable: true, message });
 const refused = (message: string) => ApplicationFailure.create({ type: 'ApprovalRefused', nonRetryable: true, message });
@@ -28,7 +31,8 @@ function checkApproval(rb: Runbook, request: Partial<ApprovalRequest>): void {
   if (request.runId !== rb.runId) throw refused(`this approval is for run ${request.runId ?? '(none)'}; the open run is ${rb.runId}`);
   if (!request.approver?.trim()) throw refused('approver is required');
   if (request.decision !== 'approve' && request.decision !== 'reject') throw refused('decision must be "approve" or "reject"');
-  if (request.approver === rb.triggeredBy) throw refused(`self-approval refused: ${request.approver} requested this run; a second person must approve it`);
+  if (request.approver === rb.triggeredBy || request.approver === unprefixed(rb.triggeredBy)) throw refused(`self-approval refused: ${request.approver} requested this run; a second person must approve it`);
+  if (request.approver.startsWith('unverified:')) throw refused('"unverified:" names what a host could not verify; it is never an approver');
   if (request.planDigest !== rb.planDigest) throw refused(`stale plan: digest ${request.planDigest || '(none)'} is not the current plan's ${rb.planDigest}`);
 }
 
@@ -48,21 +52,30 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
   if (workflowInfo().workflowId !== resolved.workflowId) {
     throw ApplicationFailure.create({ type: 'WrongWorkflowId', nonRetryable: true, message: `workflow ID must be "${resolved.workflowId}" so that only one ${name} runs on ${resolved.target} at a time` });
   }
-  const triggeredBy = input.requestedBy ?? 'unknown';
+  const claimed = input.requestedBy ?? 'unknown';
   upsertSearchAttributes([
     { key: RunbookName, value: name },
     { key: RunbookTarget, value: resolved.target },
-    { key: TriggeredBy, value: triggeredBy },
     { key: RunbookOutcome, value: 'Running' },
   ]);
-  const rb = new Runbook(name, input, resolved.target, resolved.host, triggeredBy);
+  const rb = new Runbook(name, input, resolved.target, resolved.host, claimed);
   setHandler(progressQuery, () => rb.progress());
   setHandler(
     approveUpdate,
-    (request) => {
-      // Two answers in one workflow task both pass the validator; only the first one counts.
+    async (request) => {
       checkApproval(rb, request);
-      rb.approval = { approver: request.approver, decision: request.decision, planDigest: request.planDigest, ...(request.comment ? { comment: request.comment } : {}), at: new Date(Date.now()).toISOString() };
+      // The host that will change checks the signature, over what this run knows (its ID, run, digest).
+      const statement = { kind: 'approval' as const, workflowId: workflowInfo().workflowId, runId: rb.runId, digest: rb.planDigest!, decision: request.decision, approver: request.approver };
+      let verified: VerifiedApproval;
+      try {
+        verified = await rb.onHost('verify approval', (a) => a.verifyApproval({ statement, signature: request.signature, runbook: name, requester: rb.triggeredBy }));
+      } catch (err) {
+        throw refused(failureMessage(err));
+      }
+      // Two answers can be verified at once; only the first one to finish counts.
+      checkApproval(rb, request);
+      const { approver: _same, ...proof } = verified;
+      rb.approval = { approver: request.approver, decision: request.decision, planDigest: request.planDigest, ...(request.comment ? { comment: request.comment } : {}), at: new Date(Date.now()).toISOString(), ...proof };
       return rb.approval;
     },
     { validator: (request) => checkApproval(rb, request ?? {}) },
@@ -70,6 +83,11 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
   const claims = new Claims();
 
   try {
+    // Who asked, as the host verifies it: a name without a valid signature is `unverified:<name>`.
+    const statement = { kind: 'request' as const, workflowId: workflowInfo().workflowId, runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' };
+    rb.requester = await rb.onHost('verify request', (a) => a.verifyRequest({ statement, signature: input.request?.signature }));
+    rb.triggeredBy = rb.requester.requester;
+    upsertSearchAttributes([{ key: TriggeredBy, value: rb.triggeredBy }]);
     if (input.mode === 'apply') {
       const keys = await rb.step('resolve', 'resolve the resources this run changes', (a) => a.resolveResources(resolved.resources));
       await claims.take(keys);
