@@ -21,9 +21,10 @@ const SSH_KEYGEN = process.env.RUNBOOK_SSH_KEYGEN || 'ssh-keygen';
 const TIMEOUT_MS = 10_000;
 /** Principals we try at most per signature: each is one ssh-keygen run. */
 const MAX_CANDIDATES = 8;
-const ARMOR = /^-----BEGIN SSH SIGNATURE-----\r?\n([A-Za-z0-9+/=\r\n]+)-----END SSH SIGNATURE-----\r?\n?$/;
-// Principals we hand to `-I`: no whitespace, commas or control characters that could mean more than one.
+const ARMOR = /^-----BEGIN SSH SIGNATURE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END SSH SIGNATURE-----\r?\n?$/;
+// What ssh-keygen says about a signature it can't read (as opposed to one it reads and rejects).
 const MALFORMED = /couldn't parse|invalid format|version \d+ is larger|incomplete message|missing header|sshsig_/i;
+// Principals we hand to `-I`: no whitespace, commas, patterns or control characters that could mean more than one.
 const PRINCIPAL = /^[A-Za-z0-9._@:+-]{1,200}$/;
 
 // Never prompt: no controlling terminal (detached), and the passphrase asker is `false`, so an
