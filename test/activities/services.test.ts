@@ -1,10 +1,13 @@
 // The service-control adapters, each against the real thing where this machine has it: exec on real
-// processes, container on the real podman CLI; systemd through a fake systemctl (no systemd here).
-// Adapter methods run commands through runCommand, which heartbeats, so they run in a mock activity.
+// processes, container on the real podman CLI; systemd through a fake systemctl (systemctl is
+// installed here but systemd is not PID 1). Adapter methods run commands through runCommand, which
+// heartbeats, so they run in a mock activity. Then the HTTP checks, against a local server.
 import assert from 'node:assert/strict';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { chmod, lstat, mkdir, mkdtemp, readdir, readFile, rm, stat, symlink, writeFile } from 'node:fs/promises';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,9 +15,12 @@ import { after, before, describe, test } from 'node:test';
 import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
+import { MAX_BODY_BYTES, probe } from '../../src/activities/http-checks';
+import { childEnvironment } from '../../src/activities/services/exec';
 import { serviceControl, type ServiceAction, type ServiceControl } from '../../src/activities/services/index';
+import { identifySpawned, parseStat } from '../../src/activities/services/process-identity';
 import { freePort } from '../../src/platform/dev-server';
-import { execService, service } from '../../src/workflows/inputs';
+import { containerService, execService, httpCheck, systemdService } from '../../src/workflows/inputs';
 import type { CommandRecord } from '../../src/workflows/report';
 import { get, isAlive, waitFor } from '../helpers/service';
 
@@ -44,7 +50,7 @@ const commandRecord = (err: unknown) => (err as ApplicationFailure).details?.[0]
 describe('exec adapter (real processes; adapter calls run in MockActivityEnvironment)', () => {
   let dir: string;
   const started = new Set<number>();
-  const savedAllow = process.env.RUNBOOK_EXEC_ALLOW;
+  const others: ChildProcess[] = [];
 
   before(async () => {
     dir = await mkdtemp(join(tmpdir(), 'svc-exec-'));
@@ -57,8 +63,7 @@ describe('exec adapter (real processes; adapter calls run in MockActivityEnviron
         // already gone
       }
     }
-    if (savedAllow === undefined) delete process.env.RUNBOOK_EXEC_ALLOW;
-    else process.env.RUNBOOK_EXEC_ALLOW = savedAllow;
+    for (const child of others) child.kill('SIGKILL');
     await rm(dir, { recursive: true, force: true });
   });
 
@@ -88,7 +93,22 @@ describe('exec adapter (real processes; adapter calls run in MockActivityEnviron
       return 'status' in answer && answer.status === 200 ? (JSON.parse(answer.body) as { pid: number }).pid : undefined;
     }, 10_000);
 
-  const pidFileContents = async (pidFile: string) => Number((await readFile(pidFile, 'utf8')).trim());
+  const pidFileContents = async (pidFile: string) => (JSON.parse(await readFile(pidFile, 'utf8')) as { pid: number }).pid;
+
+  /** Field 22 of /proc/<pid>/stat, read here independently of the adapter's parser. */
+  const startTimeOf = async (pid: number) => {
+    const text = await readFile(`/proc/${pid}/stat`, 'utf8');
+    return text.slice(text.lastIndexOf(')') + 2).split(' ')[19]!;
+  };
+
+  /** A live `sleep 300` of this test's, once it has exec'd: a process that must never be signalled. */
+  async function sleeper(detached = false): Promise<ChildProcess & { pid: number }> {
+    const child = spawn('sleep', ['300'], { stdio: 'ignore', detached });
+    others.push(child);
+    await new Promise((resolve, reject) => child.once('spawn', resolve).once('error', reject));
+    await waitFor('sleep to exec', async () => (await readFile(`/proc/${child.pid}/cmdline`, 'utf8')) === 'sleep\u0000300\u0000', 5000);
+    return child as ChildProcess & { pid: number };
+  }
 
   /** Processes on this machine whose command line runs the demo service on `port`. */
   function demoProcessesOnPort(port: number): number[] {
@@ -170,19 +190,22 @@ describe('exec adapter (real processes; adapter calls run in MockActivityEnviron
     assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
   });
 
-  test('a pidfile whose pid now belongs to another program: not running, and that program is not signalled', async () => {
-    const { spec, control } = await httpService('reused');
-    const stranger = spawn('sleep', ['30'], { stdio: 'ignore' });
-    try {
-      await writeFile(spec.pidFile, `${stranger.pid}\n`);
-      const status = await inActivity(() => control.status());
-      assert.equal(status.running, false);
-      assert.match(status.detail, new RegExp(`pid ${stranger.pid} is now another program \\(sleep 30\\)`));
-      assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
-      assert.equal(isAlive(stranger.pid!), true, 'the other program still runs');
-    } finally {
-      stranger.kill('SIGKILL');
-    }
+  test('a bare-pid pidfile (older format) naming a live process: not ours, not signalled, and start refuses', async () => {
+    const { spec, port, control } = await httpService('reused');
+    const stranger = await sleeper();
+    await writeFile(spec.pidFile, `${stranger.pid}\n`);
+    const status = await inActivity(() => control.status());
+    assert.equal(status.running, false);
+    assert.equal(status.pid, stranger.pid);
+    assert.match(status.detail, new RegExp(`bare pid ${stranger.pid} \\(older format, no start time\\).*not ours, nothing is signalled`));
+    assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+    // Starting beside a process that may be the old service would run two copies.
+    await assert.rejects(inActivity(() => control.start()), failure('SafetyViolation', `pid ${stranger.pid}`, 'by hand'));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(isAlive(stranger.pid!), true, 'the other program still runs');
+    assert.equal(stranger.signalCode, null);
+    assert.deepEqual(demoProcessesOnPort(port), [], 'nothing was started');
+    assert.equal(await readFile(spec.pidFile, 'utf8'), `${stranger.pid}\n`, 'the pidfile is as it was');
   });
 
   test('a process that ignores SIGTERM is killed with SIGKILL after stopTimeoutSeconds', async () => {
@@ -219,66 +242,193 @@ describe('exec adapter (real processes; adapter calls run in MockActivityEnviron
     assert.match(await readFile(join(dir, 'stubborn.log'), 'utf8'), /ignoring SIGTERM/, 'SIGTERM was tried first');
   });
 
-  test('a program not in RUNBOOK_EXEC_ALLOW is refused (SafetyViolation) and nothing starts', async () => {
-    const marker = join(dir, 'sh-ran');
-    const spec = execService.parse({
-      adapter: 'exec',
-      name: 'shell',
-      start: ['/bin/sh', '-c', `echo ran > ${marker}`],
-      pidFile: join(dir, 'shell.pid'),
-    });
-    for (const allow of [undefined, `${process.execPath}:node`]) {
-      if (allow === undefined) delete process.env.RUNBOOK_EXEC_ALLOW;
-      else process.env.RUNBOOK_EXEC_ALLOW = allow;
-      // Refused when the adapter is made or when it is asked to start: either way, before anything runs.
-      await assert.rejects(inActivity(async () => serviceControl(spec).start()), failure('SafetyViolation', '/bin/sh', 'shell'));
-    }
-    await new Promise((r) => setTimeout(r, 200));
-    assert.equal(existsSync(spec.pidFile), false, 'no pidfile');
-    assert.equal(existsSync(marker), false, '/bin/sh did not run');
-
-    // A stop command is a program too.
-    const stopBySh = execService.parse({ adapter: 'exec', name: 'stop-sh', start: [process.execPath, '-e', '0'], stop: ['/bin/sh', '-c', 'true'], pidFile: join(dir, 'stop-sh.pid') });
-    await assert.rejects(inActivity(async () => serviceControl(stopBySh).stop()), failure('SafetyViolation', '/bin/sh'));
+  test('the pidfile holds JSON: pid, start time (field 22 of /proc/<pid>/stat) and argv; mode 0600; no temp file left', async () => {
+    const { spec, url, control } = await httpService('identity');
+    const { pid } = await startAndTrack(control);
+    assert.ok(pid);
+    assert.deepEqual(JSON.parse(await readFile(spec.pidFile, 'utf8')), { pid, startTime: await startTimeOf(pid), argv: spec.start });
+    assert.equal((await stat(spec.pidFile)).mode & 0o777, 0o600);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+    assert.equal(await answeringPid(url('/')), pid);
   });
 
-  test('RUNBOOK_EXEC_ALLOW is read when the adapter is used: listing /bin/sh lets it run', async () => {
-    const marker = join(dir, 'sh-allowed');
-    const spec = execService.parse({
-      adapter: 'exec',
-      name: 'shell-allowed',
-      start: ['/bin/sh', '-c', `echo ran > ${marker}`],
-      pidFile: join(dir, 'shell-allowed.pid'),
+  test('/proc/<pid>/stat is split after the last ")": a comm holding spaces and parentheses', () => {
+    const line = '4242 (evil) 1 2 3 (x) S 1 999 999 0 -1 4194304 0 0 0 0 0 0 0 0 20 0 1 0 123456 0 0\n';
+    assert.deepEqual(parseStat(line), { state: 'S', pgid: 999, startTime: '123456' });
+    assert.equal(parseStat('no parenthesis here'), undefined);
+  });
+
+  test('a program named with spaces and parentheses is identified, and stop ends its whole group', async () => {
+    const script = join(dir, 'x) (y z');
+    await writeFile(script, '#!/bin/sh\nsleep 300 &\necho "child $!"\nwait\n');
+    await chmod(script, 0o755);
+    const logFile = join(dir, 'parens.log');
+    const spec = execService.parse({ adapter: 'exec', name: 'parens', start: [script], pidFile: join(dir, 'parens.pid'), logFile });
+    const control = serviceControl(spec);
+    const { pid } = await startAndTrack(control);
+    assert.ok(pid);
+    const child = await waitFor('the script to start its child', async () => Number(/child (\d+)/.exec(await readFile(logFile, 'utf8'))?.[1]) || undefined, 10_000);
+    assert.match(await readFile(`/proc/${pid}/stat`, 'utf8'), new RegExp(`^${pid} \\(x\\) \\(y z\\) `));
+    // A `#!` script runs as its interpreter: the pidfile records what the kernel shows, at once.
+    assert.deepEqual(JSON.parse(await readFile(spec.pidFile, 'utf8')).argv, ['/bin/sh', script]);
+    assert.deepEqual(await inActivity(() => control.status()), { running: true, pid, detail: `pid ${pid} alive` });
+
+    assert.deepEqual(await inActivity(() => control.stop()), { already: false, pid, commands: [] });
+    await waitFor('the child in its group to be gone too', async () => !isAlive(child), 5000);
+  });
+
+  test('the kernel’s argv is recorded when the program shows another one than it was spawned with', async () => {
+    const victim = await sleeper();
+    assert.deepEqual(await identifySpawned(victim.pid, ['sleep', 'other'], 50), { pid: victim.pid, startTime: await startTimeOf(victim.pid), argv: ['sleep', '300'] });
+  });
+
+  test('a pidfile naming a live process of ours with another start time, or another argv: not running, says why, never signalled', async () => {
+    const { spec, control } = await httpService('restarted');
+    const victim = await sleeper(true); // leads its own group, as a service we started would
+    const startTime = await startTimeOf(victim.pid);
+    await writeFile(spec.pidFile, JSON.stringify({ pid: victim.pid, startTime: String(BigInt(startTime) + 1n), argv: ['sleep', '300'] }));
+    assert.deepEqual(await inActivity(() => control.status()), { running: false, pid: victim.pid, detail: `pid ${victim.pid} is another process (start time differs)` });
+    assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+
+    await writeFile(spec.pidFile, JSON.stringify({ pid: victim.pid, startTime, argv: ['sleep', '301'] }));
+    assert.deepEqual(await inActivity(() => control.status()), { running: false, pid: victim.pid, detail: `pid ${victim.pid} is another process (command line differs: sleep 300)` });
+    assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(isAlive(victim.pid), true);
+    assert.equal(victim.signalCode, null, 'never signalled');
+  });
+
+  test('a process that does not lead its process group is signalled alone, never its group', async () => {
+    // A detached leader with a `sleep` child in its group; the pidfile names the child exactly.
+    const leader = spawn(process.execPath, ['-e', "const c = require('child_process').spawn('sleep', ['300'], { stdio: 'ignore' }); console.log(c.pid); setInterval(() => {}, 1e6);"], {
+      detached: true,
+      stdio: ['ignore', 'pipe', 'ignore'],
     });
-    process.env.RUNBOOK_EXEC_ALLOW = `${process.execPath}:/bin/sh`;
+    others.push(leader);
+    started.add(leader.pid!); // after(): kills the group
+    const childPid = await new Promise<number>((resolve) => leader.stdout!.setEncoding('utf8').once('data', (text: string) => resolve(Number.parseInt(text, 10))));
+    await waitFor('the child to exec sleep', async () => (await readFile(`/proc/${childPid}/cmdline`, 'utf8').catch(() => '')) === 'sleep\u0000300\u0000', 5000);
+    const spec = execService.parse({ adapter: 'exec', name: 'grouped', start: ['sleep', '300'], pidFile: join(dir, 'grouped.pid'), stopTimeoutSeconds: 5 });
+    await writeFile(spec.pidFile, JSON.stringify({ pid: childPid, startTime: await startTimeOf(childPid), argv: ['sleep', '300'] }));
+    const control = serviceControl(spec);
+    assert.equal((await inActivity(() => control.status())).running, true);
+
+    assert.deepEqual(await inActivity(() => control.stop()), { already: false, pid: childPid, commands: [] });
+    assert.equal(isAlive(leader.pid!), true, 'the group leader was not signalled');
+    assert.equal(leader.signalCode, null);
+  });
+
+  test('a pidfile holding the text of /proc/<pid>/stat, or a symlink to it: not ours, nothing signalled, start refuses', async () => {
+    const { spec, port, control } = await httpService('procfile');
+    const victim = await sleeper(true);
+    await writeFile(spec.pidFile, await readFile(`/proc/${victim.pid}/stat`, 'utf8'));
+    const copied = await inActivity(() => control.status());
+    assert.equal(copied.running, false);
+    assert.equal(copied.detail, `pidfile ${spec.pidFile} is not a pidfile of ours (neither our JSON format nor a bare pid); not ours, nothing is signalled`);
+    assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+    await assert.rejects(inActivity(() => control.start()), failure('SafetyViolation', spec.pidFile, 'not a pidfile of ours'));
+
+    await rm(spec.pidFile);
+    await symlink(`/proc/${victim.pid}/stat`, spec.pidFile);
+    assert.equal((await inActivity(() => control.status())).detail, `pidfile ${spec.pidFile} is a symlink; not ours, nothing is signalled`);
+    assert.deepEqual(defined(await inActivity(() => control.stop())), { already: true, commands: [] });
+    await assert.rejects(inActivity(() => control.start()), failure('SafetyViolation', spec.pidFile, 'is a symlink'));
+
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(isAlive(victim.pid), true);
+    assert.equal(victim.signalCode, null, 'never signalled');
+    assert.deepEqual(demoProcessesOnPort(port), [], 'nothing was started');
+    assert.ok((await lstat(spec.pidFile)).isSymbolicLink(), 'the link is left as it was');
+    assert.equal(existsSync(spec.logFile!), false, 'the log was not opened');
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+  });
+
+  test('a pidfile that is a symlink to a file elsewhere: start refuses, that file is unchanged, nothing runs', async () => {
+    const outside = join(await mkdtemp(join(tmpdir(), 'svc-outside-')), 'precious.conf');
+    await writeFile(outside, 'precious\n');
+    const { spec, port, control } = await httpService('linked-pid');
+    await symlink(outside, spec.pidFile);
+    await assert.rejects(inActivity(() => control.start()), failure('SafetyViolation', spec.pidFile, 'is a symlink'));
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await readFile(outside, 'utf8'), 'precious\n');
+    assert.ok((await lstat(spec.pidFile)).isSymbolicLink());
+    assert.deepEqual(demoProcessesOnPort(port), []);
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+    await rm(join(outside, '..'), { recursive: true, force: true });
+  });
+
+  test('a log file that is a symlink or a FIFO: start refuses, nothing runs, no pidfile is written', async () => {
+    const outside = join(await mkdtemp(join(tmpdir(), 'svc-outside-')), 'precious.log');
+    await writeFile(outside, 'precious\n');
+    const linked = await httpService('linked-log');
+    await symlink(outside, linked.spec.logFile!);
+    await assert.rejects(inActivity(() => linked.control.start()), failure('SafetyViolation', linked.spec.logFile!, 'is a symlink'));
+
+    const fifo = await httpService('fifo-log');
+    assert.equal(spawnSync('mkfifo', [fifo.spec.logFile!]).status, 0);
+    await assert.rejects(inActivity(() => fifo.control.start()), failure('SafetyViolation', fifo.spec.logFile!, 'is not a regular file'));
+
+    await new Promise((r) => setTimeout(r, 200));
+    assert.equal(await readFile(outside, 'utf8'), 'precious\n');
+    for (const { spec, port } of [linked, fifo]) {
+      assert.deepEqual(demoProcessesOnPort(port), []);
+      assert.equal(existsSync(spec.pidFile), false);
+    }
+    assert.deepEqual((await readdir(dir)).filter((f) => f.endsWith('.tmp')), []);
+    await rm(join(outside, '..'), { recursive: true, force: true });
+  });
+
+  test('the child gets a minimal environment and the declared env, never the worker’s (secrets, NODE_OPTIONS)', async () => {
+    process.env.RUNBOOK_TEST_SECRET = 'hunter2';
     try {
-      const result = await startAndTrack(serviceControl(spec));
-      assert.equal(result.already, false);
-      await waitFor('/bin/sh to run', async () => existsSync(marker), 10_000);
+      const spec = execService.parse({ adapter: 'exec', name: 'env', start: ['sleep', '300'], pidFile: join(dir, 'env.pid'), env: { GREETING: 'hello' } });
+      const control = serviceControl(spec);
+      const { pid } = await startAndTrack(control);
+      assert.ok(pid);
+      const environ = Object.fromEntries(
+        (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean).map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]),
+      );
+      assert.equal(environ.GREETING, 'hello');
+      assert.equal(environ.PATH, '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin');
+      assert.equal(environ.RUNBOOK_TEST_SECRET, undefined);
+      assert.deepEqual(Object.keys(environ).sort(), ['GREETING', 'PATH', ...['HOME', 'LANG', 'TZ'].filter((k) => process.env[k] !== undefined)].sort());
+      assert.deepEqual(environ, childEnvironment(spec));
+      assert.deepEqual(await inActivity(() => control.stop()), { already: false, pid, commands: [] });
     } finally {
-      if (savedAllow === undefined) delete process.env.RUNBOOK_EXEC_ALLOW;
-      else process.env.RUNBOOK_EXEC_ALLOW = savedAllow;
+      delete process.env.RUNBOOK_TEST_SECRET;
     }
   });
 });
 
-describe('systemd adapter (fake systemctl: no systemd on this machine; adapter calls run in MockActivityEnvironment)', () => {
+describe('systemd adapter (fake systemctl: systemd is not PID 1 here; adapter calls run in MockActivityEnvironment)', () => {
   let dir: string;
   const savedPath = process.env.PATH;
 
   // Unit state lives in units/<unit> ("active" or "inactive"; no file: unknown unit). A file
   // fail-<verb>-<unit> makes that verb print the file to stderr and exit 1. Every call is logged.
+  // It takes exactly `<verb> [--property=…] -- <unit>`: a unit not after `--` is an error.
   const fakeSystemctl = (state: string) => `#!/bin/sh
 DIR='${state}'
 echo "$*" >> "$DIR/calls.log"
 verb=$1
-unit=$2
+shift
+props=
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --property=*) props=\${1#--property=}; shift ;;
+    --) shift; break ;;
+    *) echo "fake systemctl: unit not after --: $*" >&2; exit 2 ;;
+  esac
+done
+if [ $# -ne 1 ]; then echo "fake systemctl: want one unit after --" >&2; exit 2; fi
+unit=$1
 state_file="$DIR/units/$unit"
 case "$verb" in
   show)
     if [ -f "$state_file" ]; then load=loaded; active=$(cat "$state_file"); else load=not-found; active=inactive; fi
     if [ "$active" = active ]; then sub=running; pid=1234; else sub=dead; pid=0; fi
-    for prop in $(echo "\${3#--property=}" | tr ',' ' '); do
+    for prop in $(echo "$props" | tr ',' ' '); do
       case "$prop" in
         LoadState) echo "LoadState=$load" ;;
         ActiveState) echo "ActiveState=$active" ;;
@@ -315,19 +465,19 @@ esac
 
   const unit = async (name: string, state?: 'active' | 'inactive') => {
     if (state) await writeFile(join(dir, 'units', name), `${state}\n`);
-    return serviceControl(service.parse({ adapter: 'systemd', name }));
+    return serviceControl(systemdService.parse({ adapter: 'systemd', name }));
   };
-  /** The systemctl verbs run for `name`, in order. */
+  /** The systemctl verbs run for `name` (always right after `--`), in order. */
   const calls = async (name: string) =>
     (await readFile(join(dir, 'calls.log'), 'utf8'))
       .split('\n')
       .map((line) => line.split(' '))
-      .filter((words) => words[1] === name)
+      .filter((words) => words.at(-1) === name && words.at(-2) === '--')
       .map((words) => words[0]);
 
   test('the fake systemctl is the one the adapter runs', async () => {
     await unit('probe.service', 'inactive');
-    await inActivity(() => serviceControl(service.parse({ adapter: 'systemd', name: 'probe.service' })).status());
+    await inActivity(() => serviceControl(systemdService.parse({ adapter: 'systemd', name: 'probe.service' })).status());
     assert.deepEqual(await calls('probe.service'), ['show']);
   });
 
@@ -344,7 +494,7 @@ esac
     assert.equal(result.already, false);
     assert.equal(result.pid, undefined, 'no main pid once stopped');
     assert.equal(result.commands.length, 1);
-    assert.deepEqual(result.commands[0]!.command, ['systemctl', 'stop', 'db.service']);
+    assert.deepEqual(result.commands[0]!.command, ['systemctl', 'stop', '--', 'db.service']);
     assert.equal(result.commands[0]!.exitCode, 0);
     assert.deepEqual((await calls('db.service')).filter((verb) => verb !== 'show'), ['stop']);
     assert.equal((await readFile(join(dir, 'units', 'db.service'), 'utf8')).trim(), 'inactive');
@@ -361,7 +511,7 @@ esac
     const result = await inActivity(() => control.start());
     assert.equal(result.already, false);
     assert.equal(result.pid, 1234);
-    assert.deepEqual(result.commands.map((c) => [c.command, c.exitCode]), [[['systemctl', 'start', 'cache.service'], 0]]);
+    assert.deepEqual(result.commands.map((c) => [c.command, c.exitCode]), [[['systemctl', 'start', '--', 'cache.service'], 0]]);
     assert.deepEqual((await calls('cache.service')).filter((verb) => verb !== 'show'), ['start']);
   });
 
@@ -387,6 +537,24 @@ esac
       assert.equal(commandRecord(err).exitCode, 1);
       return true;
     });
+  });
+
+  test('a unit name starting with "-" is refused before systemctl runs (InvalidInput), whatever the schema let through', async () => {
+    const name = '--no-block.service';
+    assert.equal(systemdService.safeParse({ adapter: 'systemd', name }).success, false, 'the schema refuses it first');
+    const control = serviceControl({ adapter: 'systemd', name, stopTimeoutSeconds: 90 });
+    for (const method of ['status', 'stop', 'start'] as const) {
+      await assert.rejects(inActivity<unknown>(() => control[method]()), failure('InvalidInput', name, 'start with "-"'));
+    }
+    assert.doesNotMatch(await readFile(join(dir, 'calls.log'), 'utf8'), /no-block/);
+  });
+
+  test('the real systemctl parses `show --property=… -- <unit>` and `stop -- <unit>` (argv only: no systemd to answer)', { skip: !existsSync('/usr/bin/systemctl') }, () => {
+    const run = (...args: string[]) => spawnSync('/usr/bin/systemctl', args, { encoding: 'utf8' }).stderr;
+    assert.match(run('--bogus', 'show', 'x.service'), /unrecognized option/, 'a bad option is reported as such');
+    for (const args of [['show', '--property=LoadState,ActiveState,SubState,MainPID', '--', 'x.service'], ['stop', '--', 'x.service'], ['start', '--', 'x.service']]) {
+      assert.doesNotMatch(run(...args), /unrecognized option|invalid option|Unknown command/i, args.join(' '));
+    }
   });
 });
 
@@ -414,7 +582,7 @@ describe('container adapter (real podman CLI; adapter calls run in MockActivityE
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  const control = (name: string) => serviceControl(service.parse({ adapter: 'container', engine: 'podman', name }));
+  const control = (name: string) => serviceControl(containerService.parse({ adapter: 'container', engine: 'podman', name }));
   const podmanState = async () => (await execa('podman', ['container', 'inspect', '--format', '{{.State.Status}}', container])).stdout.trim();
 
   test('status of a created container: not running, detail "created"', async () => {
@@ -442,12 +610,118 @@ describe('container adapter (real podman CLI; adapter calls run in MockActivityE
     await assert.rejects(inActivity(() => control(container).start()), (err) => {
       failure('NotYet', container)(err);
       const record = commandRecord(err);
-      assert.deepEqual(record.command, ['podman', 'start', container]);
+      assert.deepEqual(record.command, ['podman', 'start', '--', container]);
       assert.notEqual(record.exitCode, 0);
       assert.ok(record.stderr.trim().length > 0, 'podman said why');
       assert.ok((err as Error).message.includes(record.stderr.trim()), `message ${JSON.stringify((err as Error).message)} should carry podman's stderr ${JSON.stringify(record.stderr)}`);
       return true;
     });
     assert.equal((await inActivity(() => control(container).status())).running, false);
+  });
+
+  test('the real podman takes the name after `--` in inspect, stop and start', async () => {
+    const inspect = await execa('podman', ['container', 'inspect', '--format', '{{.State.Status}}', '--', container]);
+    assert.equal(inspect.stdout.trim(), 'created');
+    assert.equal((await execa('podman', ['stop', '-t', '1', '--', container])).exitCode, 0);
+    const start = await execa('podman', ['start', '--', container], { reject: false });
+    assert.doesNotMatch(start.stderr, /unknown flag|accepts/i, 'podman start parsed `--`');
+  });
+
+  test('a container name starting with "-" is refused before the engine runs (InvalidInput)', async () => {
+    const name = '-rm';
+    assert.equal(containerService.safeParse({ adapter: 'container', name }).success, false, 'the schema refuses it first');
+    const bad = serviceControl({ adapter: 'container', engine: 'podman', name, stopTimeoutSeconds: 10 });
+    for (const method of ['status', 'stop', 'start'] as const) {
+      await assert.rejects(inActivity<unknown>(() => bad[method]()), failure('InvalidInput', name, 'start with "-"'));
+    }
+  });
+
+  test('stop runs `<engine> stop -t N -- <name>` (fake docker: no daemon here)', async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'svc-fake-docker-'));
+    const log = join(bin, 'calls.log');
+    // Reports the container running until `stop` ran; logs every argv, one per line.
+    await writeFile(join(bin, 'docker'), `#!/bin/sh\necho "$*" >> '${log}'\nif [ "$1" = stop ]; then touch '${bin}/stopped'; exit 0; fi\nif [ -f '${bin}/stopped' ]; then echo "exited 0"; else echo "running 4321"; fi\n`);
+    await chmod(join(bin, 'docker'), 0o755);
+    const savedPath = process.env.PATH;
+    process.env.PATH = `${bin}:${savedPath}`;
+    try {
+      const result = await inActivity(() => serviceControl(containerService.parse({ adapter: 'container', name: 'web', stopTimeoutSeconds: 7 })).stop());
+      assert.deepEqual(result.commands.map((c) => c.command), [['docker', 'stop', '-t', '7', '--', 'web']]);
+      assert.deepEqual((await readFile(log, 'utf8')).trim().split('\n'), [
+        'container inspect --format {{.State.Status}} {{.State.Pid}} -- web',
+        'stop -t 7 -- web',
+        'container inspect --format {{.State.Status}} {{.State.Pid}} -- web',
+      ]);
+    } finally {
+      process.env.PATH = savedPath;
+      await rm(bin, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('HTTP checks (a local server; probe needs no activity context)', () => {
+  let server: Server;
+  let base: string;
+  const requests: string[] = [];
+  const huge = MAX_BODY_BYTES + 1;
+
+  before(async () => {
+    server = createServer((req, res) => {
+      requests.push(req.url!);
+      if (req.url === '/aaa') res.end(`${'a'.repeat(30)}!`);
+      else if (req.url === '/exact') res.end(`${'x'.repeat(MAX_BODY_BYTES - 3)}END`);
+      else if (req.url === '/declared-huge') res.writeHead(200, { 'content-length': String(huge) }).end('x'.repeat(huge));
+      else if (req.url === '/endless') {
+        // Chunked, no length, never ends: only the reader's cap stops it.
+        const chunk = Buffer.alloc(64 * 1024, 'y');
+        const pump = () => {
+          while (!res.destroyed && res.write(chunk));
+          if (!res.destroyed) res.once('drain', pump);
+        };
+        pump();
+      } else if (req.url === '/redirect') res.writeHead(302, { location: '/target' }).end();
+      else res.end('ok\n');
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    base = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  });
+  after(async () => {
+    server.closeAllConnections();
+    await new Promise((resolve) => server.close(resolve));
+  });
+
+  const check = (path: string, extra: { bodyMatch?: string; expectStatus?: number } = {}) => httpCheck.parse({ url: `${base}${path}`, retries: 0, ...extra });
+
+  test('a catastrophic pattern, ^(a+)+$ on 30 "a"s and a "!", completes (RE2: linear time) and does not match', async () => {
+    assert.deepEqual(await probe(check('/aaa', { bodyMatch: '^(a+)+$' })), { ok: false, status: 200, problem: 'body does not match /^(a+)+$/' });
+    assert.deepEqual(await probe(check('/aaa', { bodyMatch: '^a+!$' })), { ok: true, status: 200 });
+  });
+
+  test('a pattern RE2 cannot compile is InvalidInput naming it, and nothing is fetched', async () => {
+    const before = requests.length;
+    for (const bodyMatch of ['(a', '(a)\\1', '(?=a)']) {
+      await assert.rejects(probe(check('/aaa', { bodyMatch })), failure('InvalidInput', JSON.stringify(bodyMatch), 'not a valid RE2 pattern'));
+    }
+    assert.equal(requests.length, before);
+  });
+
+  test('a body of exactly 1 MiB is matched whole, to its end', async () => {
+    assert.deepEqual(await probe(check('/exact', { bodyMatch: 'END$' })), { ok: true, status: 200 });
+  });
+
+  test('a body over 1 MiB fails the check, declared or endless (reading stops at the cap)', async () => {
+    assert.deepEqual(await probe(check('/declared-huge', { bodyMatch: 'x' })), { ok: false, status: 200, problem: 'body larger than 1 MiB' });
+    assert.deepEqual(await probe(check('/endless', { bodyMatch: 'y' })), { ok: false, status: 200, problem: 'body larger than 1 MiB' });
+  });
+
+  test('a check without bodyMatch looks at the status only and reads no body', async () => {
+    assert.deepEqual(await probe(check('/endless')), { ok: true, status: 200 });
+  });
+
+  test('redirects are answers, not followed', async () => {
+    const before = requests.length;
+    assert.deepEqual(await probe(check('/redirect')), { ok: false, status: 302, problem: 'status 302, expected 200' });
+    assert.deepEqual(await probe(check('/redirect', { expectStatus: 302 })), { ok: true, status: 302 });
+    assert.deepEqual(requests.slice(before), ['/redirect', '/redirect']);
   });
 });

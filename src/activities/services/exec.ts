@@ -84,10 +84,24 @@ export function execControl(spec: ExecSpec): ServiceControl {
   /** True once `identity` no longer names a live process (it exited, or its pid now is another's). */
   async function waitExit(identity: ProcessIdentity, ms: number): Promise<boolean> {
     for (const deadline = Date.now() + ms; Date.now() < deadline; await sleep(200)) {
-      if (!(await matchLive(identity)).ours) return true;
+      if (!(await matchLive(identity)).ours) return reaped(identity);
       reportProgress({ waitingForExit: identity.pid });
     }
-    return !(await matchLive(identity)).ours;
+    if ((await matchLive(identity)).ours) return false;
+    return reaped(identity);
+  }
+
+  /**
+   * An exited process stays a zombie until its parent reaps it; usually the parent is this worker,
+   * which does so at once. Wait a moment for that, so a pid reported gone is gone for `kill -0` too;
+   * a parent that never reaps doesn't hold the stop up for longer.
+   */
+  async function reaped(identity: ProcessIdentity): Promise<true> {
+    for (const deadline = Date.now() + 1000; Date.now() < deadline; await sleep(20)) {
+      const zombie = await readStat(identity.pid, { zombie: true });
+      if (zombie?.startTime !== identity.startTime) break;
+    }
+    return true;
   }
 
   async function stop() {

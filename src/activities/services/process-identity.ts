@@ -140,21 +140,24 @@ export async function matchLive(identity: ProcessIdentity): Promise<{ ours: true
 
 /**
  * The identity of a process just spawned with `argv`. Right after fork the child's cmdline is still
- * the worker's own until it execs; re-read it (briefly) until it shows `argv`, and record what the
- * kernel shows then, so later reads match. If it never changes from the worker's, record `argv`.
+ * the worker's own until it execs; re-read it (within `boundMs`) until it shows `argv` or anything
+ * else than the worker's (a `#!` script shows its interpreter first), and record what the kernel
+ * shows, so later reads match. If it still shows the worker's at the bound, record `argv`.
+ * A program that later rewrites its own argv (setproctitle) will no longer be identified as ours.
  */
 export async function identifySpawned(pid: number, argv: string[], boundMs = 1000): Promise<ProcessIdentity | undefined> {
   // A child that already exited is still identified while it is a zombie; once reaped it is gone.
   const stat = await readStat(pid, { zombie: true });
   if (!stat) return undefined;
   const self = await readArgv(process.pid);
+  // Without our own cmdline to compare, any view but `argv` may still be the pre-exec one.
+  const preExec = (shown: string[]) => (self ? sameArgv(shown, self) : !sameArgv(shown, argv));
   let shown: string[] | undefined;
   for (const deadline = Date.now() + boundMs; ; await new Promise((r) => setTimeout(r, 10))) {
     shown = await readArgv(pid);
     if (shown === undefined) return { pid, startTime: stat.startTime, argv };
     // An empty cmdline is a zombie: it exited already, and will never show argv.
-    if (sameArgv(shown, argv) || shown.length === 0 || Date.now() > deadline) break;
+    if (sameArgv(shown, argv) || !preExec(shown) || shown.length === 0 || Date.now() > deadline) break;
   }
-  const preExec = self !== undefined && sameArgv(shown, self);
-  return { pid, startTime: stat.startTime, argv: preExec || shown.length === 0 ? argv : shown };
+  return { pid, startTime: stat.startTime, argv: preExec(shown) || shown.length === 0 ? argv : shown };
 }
