@@ -90,6 +90,8 @@ export function buildChatOpsServer(deps: ChatOpsDeps): FastifyInstance {
     log.error({ err, url, errorId: id }, 'chatops: request failed');
     return { status: 500, reason: internalReason(id) };
   });
+  // JSON for the API, urlencoded for Slack; nothing else (text/plain would reach the routes as a string).
+  app.removeContentTypeParser('text/plain');
   app.addContentTypeParser('application/x-www-form-urlencoded', { parseAs: 'string' }, (request, body, done) => {
     request.rawBody = body as string;
     done(null, Object.fromEntries(new URLSearchParams(body as string)));
