@@ -46,7 +46,7 @@ function refusal(root: string, path: string, info: Stats): string | undefined {
     } catch {
       /* gone again: the name is what matters */
     }
-    return `${name} is a symlink (to ${target}), not a directory of ${root}: it changed during the copy`;
+    return `${name} is a symlink (to ${target}), not a directory of ${root} (swapped in during the copy?); nothing is written through it`;
   }
   if (!info.isDirectory()) return `${name} is not a directory`;
   return undefined;
