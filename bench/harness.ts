@@ -2,7 +2,10 @@
 // round, so drift in machine load hits every variant alike), after untimed warm-up rounds; the
 // figure reported is the median. Set-up and clean-up between runs are never timed.
 import { execFileSync } from 'node:child_process';
+import { realpath } from 'node:fs/promises';
 import { loadavg, cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { updateHostFile } from '../src/host/host-file';
 
 export interface Variant {
   name: string;
@@ -66,4 +69,16 @@ export function machineState(): string {
   }
   const load = loadavg().map((l) => l.toFixed(2)).join(' ');
   return `${cpus().length} cpus (${cpus()[0]?.model ?? '?'}), load ${load}, node ${process.version}, ${tmpdir()} on ${fs}`;
+}
+
+/**
+ * The bench's host: a development services file in `dir` (data under the temp folder, no services
+ * yet: a case declares its own), set as RUNBOOK_SERVICES_FILE for the steps run in this process.
+ */
+export async function benchHostFile(dir: string): Promise<string> {
+  const path = join(dir, 'services.json');
+  const dataRoots = [await realpath(tmpdir())];
+  await updateHostFile(path, () => ({ trust: 'development', dataRoots, services: {} }));
+  process.env.RUNBOOK_SERVICES_FILE = path;
+  return path;
 }

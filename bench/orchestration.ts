@@ -16,10 +16,11 @@ import { serviceControl } from '../src/activities/services/index';
 import { connectClient, startRunbook, waitForReport } from '../src/client';
 import { loadConfig, type Config } from '../src/config';
 import { buildLanceIncident, type LanceIncident } from '../src/demo/lance-incident';
+import { updateHostFile } from '../src/host/host-file';
 import { freePort, startDevServer } from '../src/platform/dev-server';
 import { createWorkers, installRuntime } from '../src/worker';
 import type { RunbookReport } from '../src/workflows/report';
-import type { Variant } from './harness';
+import { benchHostFile, type Variant } from './harness';
 
 export const WORKFLOW = 'ours: lanceRestore workflow run';
 export const IN_PROCESS = 'same activities in sequence, one process';
@@ -45,7 +46,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
   const incident = await buildLanceIncident({ versions: Infinity, newRows: 386, missing: 295, rowBytes: options.rowBytes });
   const state = await mkdtemp(join(tmpdir(), 'bench-state-'));
   process.env.RUNBOOK_STATE_DIR = state;
-  process.env.RUNBOOK_EXEC_ALLOW = `${process.execPath}:node`;
+  const servicesFile = await benchHostFile(state);
   const server = await startDevServer({ port: await freePort(), uiPort: await freePort() });
   const config: Config = { ...loadConfig(), address: server.address, taskQueue: 'bench' };
   installRuntime({ metricsAddress: '' });
@@ -81,7 +82,7 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
       name: IN_PROCESS,
       run: async () => {
         const env = new MockActivityEnvironment();
-        const d = await env.run(diagnoseLance, { tableDir: incident.tableDir });
+        const d = (await env.run(diagnoseLance, { tableDir: incident.tableDir })) as Awaited<ReturnType<typeof diagnoseLance>>;
         await env.run(snapshotLanceMetadata, { tableDir: incident.tableDir, destination: join(quarantine, 'snapshot') });
         await env.run(restoreLanceFiles, { tableDir: incident.tableDir, lfsRepo: d.lfsRepo, files: d.restorable, replacedDir: join(quarantine, 'replaced') });
         await env.run(verifyLanceTable, { tableDir: incident.tableDir, expectVersion: d.currentVersion });
@@ -102,7 +103,9 @@ export async function orchestrationCase(options: { rowBytes: number }): Promise<
         // A service whose health endpoint is a port nobody opens for `stepSeconds`: the wait step heartbeats all along.
         const port = await freePort();
         const spec = { adapter: 'exec' as const, name: `slow-${stepSeconds}`, pidFile: join(dir, 'svc.pid'), logFile: join(dir, 'svc.log'), start: [process.execPath, '-e', `setTimeout(() => require('http').createServer((q, r) => r.end('ok')).listen(${port}), ${stepSeconds * 1000})`], stopTimeoutSeconds: 5 };
-        const run = await startRunbook(client, config, 'serviceRestart', { mode: 'apply', approval: 'auto', service: spec, health: { url: `http://127.0.0.1:${port}/` }, waitHealthySeconds: stepSeconds + 60 }, { requestedBy: 'bench', origin: 'bench' });
+        const { name, ...entry } = spec;
+        await updateHostFile(servicesFile, (file) => ({ ...file, services: { ...file.services, [name]: { ...entry, health: { url: `http://127.0.0.1:${port}/` } } } }));
+        const run = await startRunbook(client, config, 'serviceRestart', { mode: 'apply', approval: 'auto', service: name, waitHealthySeconds: stepSeconds + 60 }, { requestedBy: 'bench', origin: 'bench' });
         const { report, error } = await waitForReport(run.handle);
         if (report?.outcome !== 'Succeeded') throw new Error(`step-length run ended ${report?.outcome}: ${error}`);
         out.push({ stepSeconds, ...(await historySize(client, run.workflowId)) });

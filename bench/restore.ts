@@ -22,7 +22,7 @@ import { buildLanceIncident, type LanceIncidentOptions } from '../src/demo/lance
 import { diagnoseLance, type RestorableFile } from '../src/engines/lance/doctor';
 import { copyVerifiedObjects, gitDir as lfsGitDir } from '../src/engines/lfs/store';
 import { lfsObjectRelPath } from '../src/format/lfs/pointer';
-import type { Variant } from './harness';
+import { benchHostFile, type Variant } from './harness';
 
 export const OURS = 'ours: restoreLanceFiles';
 export const ENGINE = 'engine: copyVerifiedObjects';
@@ -63,6 +63,7 @@ async function variantsFor(label: string, s: Sources): Promise<Variant[]> {
   const destinations = files.map((f) => join(s.tableDir, f.path));
   // The step reads its file list from this host's state directory, as a run's steps do.
   process.env.RUNBOOK_STATE_DIR = join(sandbox, 'state');
+  await benchHostFile(sandbox); // the restore step checks its paths against the host's data roots
   const list = await keepList(files);
   const removeRestored = () => removeAll(destinations);
 

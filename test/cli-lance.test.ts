@@ -1,7 +1,7 @@
 // `runbook doctor lance` and `runbook demo lance` as an operator runs them: the real CLI process on a
 // real incident table, exit codes, human and JSON output.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -10,6 +10,7 @@ import * as lancedb from '@lancedb/lancedb';
 import { execa } from 'execa';
 import type { Config } from '../src/config';
 import { buildLanceIncident, type LanceIncident } from '../src/demo/lance-incident';
+import { pidInFile } from './helpers/service';
 import { startWorker, testConfig } from './helpers/temporal';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
@@ -30,7 +31,14 @@ before(async () => {
 after(async () => {
   await worker.stop();
   await incident.cleanup();
-  await execa('sh', ['-c', `kill $(cat ${join(sandbox, 'images-api.pid')}) 2>/dev/null || true`]);
+  const backend = pidInFile(await readFile(join(sandbox, 'images-api.pid'), 'utf8').catch(() => ''));
+  if (backend !== undefined && backend > 1) {
+    try {
+      process.kill(backend);
+    } catch {
+      // already gone
+    }
+  }
   await rm(sandbox, { recursive: true, force: true });
 });
 

@@ -30,10 +30,15 @@ describe('progress bars from heartbeat details', () => {
   const plan: Plan = { summary: '', actions: [], observations: { strategy: 'full-restore', currentRows: 386, missingCount: 295, restorable: { count: 295, first: [], sha256: '' }, restorableBytes: 295 * 2048 } };
   const lanceInput = runbooks.lanceRestore.input.parse({ tableDir: '/srv/db/images.lance' }) as unknown as Record<string, unknown>;
   const restartInput = runbooks.serviceRestart.input.parse({
-    service: { adapter: 'systemd', name: 'api.service' },
+    service: 'api',
     waitDownSeconds: 30,
-    smokeChecks: [{ url: 'http://127.0.0.1:8000/', retries: 4 }],
   }) as unknown as Record<string, unknown>;
+  // The plan's view of the declared service: its checks, with their retries.
+  const restartPlan: Plan = {
+    summary: '',
+    actions: [],
+    observations: { running: true, pid: 5, service: { name: 'api', adapter: 'systemd', checks: { root: { url: 'http://127.0.0.1:8000/', expectStatus: 200, retries: 4, delayMs: 1000, timeoutMs: 5000 } } } },
+  };
 
   test('the Lance restore: files done of the plan\'s restorable files, bytes of their total', () => {
     assert.deepEqual(barSpec({ name: 'restore files from LFS' }, { done: 120, bytes: 245_760 }, { input: lanceInput, plan }), {
@@ -61,13 +66,14 @@ describe('progress bars from heartbeat details', () => {
       detail: 'pid 5 alive, http ECONNREFUSED',
       kind: 'limit',
     });
-    assert.deepEqual(barSpec({ name: 'smoke checks' }, { url: 'http://127.0.0.1:8000/', tries: 2, status: 500 }, { input: restartInput }), {
+    assert.deepEqual(barSpec({ name: 'smoke checks' }, { url: 'http://127.0.0.1:8000/', tries: 2, status: 500 }, { input: restartInput, plan: restartPlan }), {
       value: 2,
       total: 5,
       unit: 'tries',
       detail: 'http://127.0.0.1:8000/ → 500',
       kind: 'limit',
     });
+    assert.equal(barSpec({ name: 'smoke checks' }, { url: 'http://127.0.0.1:8000/', tries: 2 }, { input: restartInput })?.total, undefined, 'no plan: no declared check to count to');
   });
 
   test('anything else: a counter without a bar, or the detail itself', () => {

@@ -17,7 +17,7 @@ import type { Config } from '../src/config';
 import { serviceControl } from '../src/activities/services/index';
 import { listRuns, parseWhen, type RunDetail, type RunSummary } from '../src/runs';
 import { runbooks, type ServiceRestartRequest } from '../src/workflows/inputs';
-import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
+import { declareCheck, makeService, redeclare, servingPid, stopFailingOnce, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
 import { runCli, shown } from './helpers/cli';
 import { answerCurrentPlan, startWorker, testClient, testConfig } from './helpers/temporal';
 
@@ -52,7 +52,7 @@ async function inputFile(name: string, content: unknown): Promise<string> {
   return path;
 }
 
-const expectedId = (service: TestService) => `serviceRestart:${hostname()}/exec/${service.spec.name}`;
+const expectedId = (service: TestService) => `serviceRestart:${hostname()}/${service.spec.name}`;
 const awaitingApproval = (workflowId: string) =>
   waitFor('the run to await approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
 
@@ -105,10 +105,11 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
       assert.equal((await waitForReport(handle)).report?.outcome, 'Succeeded');
       fromUi = { workflowId, runId: handle.firstExecutionRunId, oldPid: pid, service };
     }
-    // A failing one: its smoke check never matches.
+    // A failing one: the only check it picks (declared on the host) never matches.
     {
       const { service } = await runningService('audit-failed');
-      const run = await startRunbook(client, config, 'serviceRestart', restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 }] }), { origin: 'cli', requestedBy: 'alice' });
+      await declareCheck(service, 'no-match', { url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 });
+      const run = await startRunbook(client, config, 'serviceRestart', restartInput(service, { checks: ['no-match'] }), { origin: 'cli', requestedBy: 'alice' });
       assert.equal((await waitForReport(run.handle)).report?.outcome, 'Failed');
       failed = { workflowId: run.workflowId, runId: run.runId };
     }
@@ -128,7 +129,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     const cli = find(fromCli);
     assert.equal(cli.workflowId, fromCli.workflowId);
     assert.equal(cli.runbook, 'serviceRestart');
-    assert.equal(cli.target, `${hostname()}/exec/audit-cli`);
+    assert.equal(cli.target, `${hostname()}/audit-cli`);
     assert.equal(cli.origin, 'cli');
     assert.equal(cli.triggeredBy, 'alice');
     assert.equal(cli.approvedBy, 'bob');
@@ -173,7 +174,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     const r = await runbook(['audit', '--since', '1h', '--until', 'now', '--format', 'markdown', '--runbook', 'serviceRestart']);
     assert.equal(r.exitCode, 0, shown(r));
     assert.match(r.stdout, /^\| Started \(UTC\) \| Runbook \| Target \| Triggered by \| From \| Approved by \| Outcome \| Status \| Changed \| Error \|$/m);
-    const row = (target: string) => r.stdout.split('\n').find((line) => line.startsWith('|') && line.includes(`| ${hostname()}/exec/${target} |`));
+    const row = (target: string) => r.stdout.split('\n').find((line) => line.startsWith('|') && line.includes(`| ${hostname()}/${target} |`));
     assert.match(row('audit-cli') ?? '', /\| alice \| cli \| bob \| Succeeded \| COMPLETED \| pid \d+ → \d+ \|/, shown(r));
     assert.match(row('audit-chat') ?? '', /\| carol \| chat \| {2}\| Succeeded \|/, shown(r));
     assert.match(row('audit-ui') ?? '', /\| dave \| ui \| {2}\| Succeeded \|/, shown(r));
@@ -197,7 +198,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     assert.ok(carols.length >= 1 && carols.every((x) => x.triggeredBy === 'carol'), shown(carol));
     assert.ok(carols.some((x) => x.runId === fromChat.runId));
 
-    const failedOnly = await runbook(['list', '--status', 'failed', '--target', `${hostname()}/exec/audit-failed`]);
+    const failedOnly = await runbook(['list', '--status', 'failed', '--target', `${hostname()}/audit-failed`]);
     assert.equal(failedOnly.exitCode, 0, shown(failedOnly));
     const lines = failedOnly.stdout.trim().split('\n');
     assert.match(lines[0]!, /^STARTED \(UTC\) +TOOK +OUTCOME +STATUS +BY +FROM +RUN +WORKFLOW ID$/, shown(failedOnly));
@@ -241,14 +242,14 @@ describe('show: the timeline from the workflow history', () => {
     // A stop command that fails once (exit 1: NotYet, retried) and then stops the service.
     const { service } = await runningService('show-retry');
     const marker = join(inputs, 'stop-failed-once');
-    const stopOnce = [process.execPath, '-e', `const fs=require('fs');if(!fs.existsSync(${JSON.stringify(marker)})){fs.writeFileSync(${JSON.stringify(marker)},'');process.exit(1)}process.kill(Number(fs.readFileSync(${JSON.stringify(service.spec.pidFile)},'utf8')),'SIGTERM')`];
-    const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('retry.json', { ...restartInput(service), service: { ...service.spec, stop: stopOnce } }), '--wait', '--as', 'alice']);
+    await redeclare(service, { stop: stopFailingOnce(marker, service.spec.pidFile) });
+    const started = await runbook(['start', 'serviceRestart', '--input', await inputFile('retry.json', restartInput(service)), '--wait', '--as', 'alice']);
     assert.equal(started.exitCode, 0, shown(started));
     const workflowId = started.stdout.split('\n')[0]!;
 
     const r = await runbook(['show', workflowId]);
     assert.equal(r.exitCode, 0, shown(r));
-    assert.match(r.stdout, new RegExp(`^${workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\n {2}run +[0-9a-f-]{36} {2}\\(serviceRestart on .*/exec/show-retry, apply mode\\)$`, 'm'), shown(r));
+    assert.match(r.stdout, new RegExp(`^${workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\n {2}run +[0-9a-f-]{36} {2}\\(serviceRestart on .*/show-retry, apply mode\\)$`, 'm'), shown(r));
     assert.match(r.stdout, /^ {2}started +.* by alice from cli \(client .*\)$/m, shown(r));
     assert.match(r.stdout, /^ {2}outcome +Succeeded$/m, shown(r));
     assert.match(r.stdout, /^ +# +STEP +ACTIVITY +TRIES +SCHEDULED +STARTED +CLOSED +TOOK +STATE$/m, shown(r));
@@ -341,7 +342,7 @@ describe('cancel', () => {
     assert.equal(detail.cancelRequested?.reason, 'wrong maintenance window');
 
     await visibleClosed(workflowId, description.runId);
-    const audit = await runbook(['audit', '--since', '10m', '--target', `${hostname()}/exec/cancel-me`]);
+    const audit = await runbook(['audit', '--since', '10m', '--target', `${hostname()}/cancel-me`]);
     const [record] = jsonl(audit.stdout);
     assert.equal(record?.status, 'CANCELLED', shown(audit));
     assert.equal(record?.outcome, 'Cancelled');

@@ -35,7 +35,7 @@ test('a start for a host nobody serves is refused with exit 3, naming the queue;
   const r = await runCli(config, ['start', 'serviceRestart', '--input', file, '--as', 'alice']);
   assert.equal(r.exitCode, 3, shown(r));
   assert.match(r.stderr, new RegExp(`no worker serves ${config.taskQueue}@no-such-host`), shown(r));
-  const runs = await listRuns(client, { runbook: 'serviceRestart', target: 'no-such-host/exec/nobody-serves' });
+  const runs = await listRuns(client, { runbook: 'serviceRestart', target: 'no-such-host/nobody-serves' });
   assert.equal(runs.length, 0, 'no run was started');
 
   // The same input for this host, which a worker serves, starts and plans.

@@ -13,7 +13,7 @@ import { workflowUrl, type Config } from '../src/config';
 import { serviceControl } from '../src/activities/services/index';
 import type { ServiceRestartRequest } from '../src/workflows/inputs';
 import type { Approval, RunbookProgress, RunbookReport } from '../src/workflows/report';
-import { makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
+import { declareCheck, makeService, servingPid, waitFor, type TestService, restartInput, runningService as startedService } from './helpers/service';
 import { runCli, shown } from './helpers/cli';
 import { startWorker, testClient, testConfig } from './helpers/temporal';
 
@@ -49,7 +49,7 @@ async function inputFile(name: string, content: unknown): Promise<string> {
   return path;
 }
 
-const expectedId = (service: TestService) => `serviceRestart:${hostname()}/exec/${service.spec.name}`;
+const expectedId = (service: TestService) => `serviceRestart:${hostname()}/${service.spec.name}`;
 
 /** stdout of `start --wait --json`: the workflow ID on line 1, then the report as JSON. */
 function splitStartOutput(stdout: string): { workflowId: string; report: RunbookReport } {
@@ -185,7 +185,7 @@ describe('runbook CLI: runs', () => {
     const waiting = JSON.parse(progress.stdout) as RunbookProgress;
     assert.equal(waiting.outcome, 'AwaitingApproval');
     assert.equal(waiting.triggeredBy, 'alice');
-    assert.equal(waiting.target, `${hostname()}/exec/cli-approve`);
+    assert.equal(waiting.target, `${hostname()}/cli-approve`);
     assert.ok(waiting.planDigest, 'progress shows the digest to approve');
     assert.deepEqual(waiting.steps.map((s) => [s.id, s.state]), [['resolve', 'completed'], ['diagnose', 'completed']]);
 
@@ -215,7 +215,8 @@ describe('runbook CLI: runs', () => {
 
   test('a run that fails: --wait --json exits 1, stdout still carries the whole Failed report, stderr says it ended Failed', async () => {
     const { service } = await runningService('cli-fail');
-    const input = restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 }] });
+    await declareCheck(service, 'no-match', { url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 });
+    const input = restartInput(service, { checks: ['no-match'] });
     const r = await runbook(['start', 'serviceRestart', '--input', '-', '--wait', '--json', '--as', 'alice'], { input: JSON.stringify(input) });
     assert.equal(r.exitCode, 1, shown(r));
 
@@ -227,6 +228,21 @@ describe('runbook CLI: runs', () => {
     assert.match(r.stderr, /^ *\[7\] smoke checks: failed$/m, shown(r));
     assert.match(r.stderr, /runbook: run ended Failed: .*body does not match \/no-such-text\//, shown(r));
     assert.ok(await servingPid(service), 'the service is left running');
+  });
+
+  test('a service this host does not declare: --wait --json exits 1, the run failed naming it, nothing was touched', async () => {
+    const { service, pid } = await runningService('cli-declared');
+    const pidFileBefore = await readFile(service.spec.pidFile, 'utf8');
+    const r = await runbook(['start', 'serviceRestart', '--input', '-', '--wait', '--json', '--as', 'alice'], { input: JSON.stringify(restartInput(service, { service: 'cli-undeclared' })) });
+    assert.equal(r.exitCode, 1, shown(r));
+    const { workflowId, report } = splitStartOutput(r.stdout);
+    assert.equal(workflowId, `serviceRestart:${hostname()}/cli-undeclared`);
+    assert.equal(report.outcome, 'Failed');
+    assert.match(report.error!, /service cli-undeclared is not declared in this host's services file/);
+    assert.equal(report.changed, false);
+    assert.match(r.stderr, /runbook: run ended Failed: .*service cli-undeclared is not declared/, shown(r));
+    assert.equal(await readFile(service.spec.pidFile, 'utf8'), pidFileBefore, 'no pidfile touched');
+    assert.equal(await servingPid(service), pid, 'the declared service was not touched');
   });
 
   test('progress of a run: JSON with its steps', async () => {

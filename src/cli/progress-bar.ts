@@ -1,7 +1,7 @@
 // Progress bars for `start --wait` on a terminal, driven by the heartbeat details a running step
 // reports (mirrored into the `progress` query): `{ done, bytes }` of the Lance restore, `{ checked, of }`
 // of its diagnosis, `{ scannedRows }` of its verification, `{ polls }` of the wait steps, `{ url, tries }`
-// of smoke checks. The totals come from the run's input and its plan.
+// of smoke checks. The totals come from the run's input and its plan (the declared checks: its service view).
 import cliProgress from 'cli-progress';
 import type { LanceFacts } from '../activities/lance';
 import type { Plan, StepRecord } from '../workflows/report';
@@ -27,7 +27,10 @@ const isNumber = (v: unknown): v is number => typeof v === 'number' && Number.is
 const positive = (v: unknown): number | undefined => (isNumber(v) && v > 0 ? v : undefined);
 
 /** What the bars need of lanceRestore's plan facts (src/activities/lance.ts LanceFacts). */
-type PlanFacts = Partial<Pick<LanceFacts, 'currentRows' | 'missingCount' | 'restorable' | 'restorableBytes'> & { strategy: string }>;
+type PlanFacts = Partial<Pick<LanceFacts, 'currentRows' | 'missingCount' | 'restorable' | 'restorableBytes'> & { strategy: string }> & {
+  /** The service as the host declared it (serviceRestart, lanceRestore with a backend): its checks by name. */
+  service?: { checks?: Record<string, { url?: string; retries?: number } | undefined> };
+};
 
 /** What to draw for a running step's latest heartbeat; undefined when there is nothing to show. */
 export function barSpec(step: Pick<StepRecord, 'name'>, heartbeat: unknown, context: BarContext = {}): BarSpec | undefined {
@@ -61,10 +64,10 @@ export function barSpec(step: Pick<StepRecord, 'name'>, heartbeat: unknown, cont
     const detail = [typeof h.status === 'string' ? h.status : '', http ? `http ${http.status ?? http.problem ?? '?'}` : ''].filter(Boolean).join(', ');
     return { value: h.polls, total: seconds ? seconds * 2 : undefined, unit: 'polls', detail, kind: 'limit' };
   }
-  // runSmokeChecks: tries of the check being retried, of its retries + 1.
+  // runSmokeChecks: tries of the check being retried, of its retries + 1 (the host's declared check, as the plan showed it).
   if (typeof h.url === 'string' && isNumber(h.tries)) {
-    const checks = (input.smokeChecks ?? []) as Array<{ url?: string; retries?: number }>;
-    const check = checks.find((c) => c.url === h.url);
+    const checks = Object.values(facts.service?.checks ?? {});
+    const check = checks.find((c) => c?.url === h.url);
     return { value: h.tries, total: isNumber(check?.retries) ? check.retries + 1 : undefined, unit: 'tries', detail: `${h.url} → ${h.status ?? h.problem ?? '?'}`, kind: 'limit' };
   }
   // Anything else with a count and a total.

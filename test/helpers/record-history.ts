@@ -10,7 +10,7 @@ import { getProgress, startRunbook, waitForReport, type StartedRun } from '../..
 import { serviceControl } from '../../src/activities/services/index';
 import { buildLanceIncident } from '../../src/demo/lance-incident';
 import { RunbookOutcome } from '../../src/workflows/names';
-import { makeService, restartInput, servingPid, waitFor } from './service';
+import { declareCheck, makeService, redeclare, restartInput, servingPid, stopFailingOnce, waitFor } from './service';
 import { answerCurrentPlan, startWorker, testClient, testConfig } from './temporal';
 
 const version = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')).version as string;
@@ -64,11 +64,13 @@ try {
 
   // A stop command that fails once (exit 1, retried) and then works: a retried step.
   const marker = join(incident.repoRoot, '..', 'stop-failed-once');
-  const stopOnce = [process.execPath, '-e', `const fs=require('fs');if(!fs.existsSync(${JSON.stringify(marker)})){fs.writeFileSync(${JSON.stringify(marker)},'');process.exit(1)}process.kill(Number(fs.readFileSync(${JSON.stringify(service.spec.pidFile)},'utf8')),'SIGTERM')`];
-  await save('serviceRestart-retried', await startRunbook(client, config, 'serviceRestart', { ...restartInput(service, { approval: 'auto' }), service: { ...service.spec, stop: stopOnce } }, options), 'Succeeded');
+  await redeclare(service, { stop: stopFailingOnce(marker, service.spec.pidFile) });
+  await save('serviceRestart-retried', await restart({ approval: 'auto' }), 'Succeeded');
+  await redeclare(service, { stop: undefined });
 
   // A smoke check that cannot pass: the run fails and its undo runs.
-  await save('serviceRestart-compensated', await restart({ approval: 'auto', smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 }] }), 'Failed');
+  await declareCheck(service, 'no-match', { url: service.url('/'), bodyMatch: 'no-such-text', retries: 0 });
+  await save('serviceRestart-compensated', await restart({ approval: 'auto', checks: ['no-match'] }), 'Failed');
 
   run = await restart({ approval: 'required' });
   await awaiting(run);
@@ -76,7 +78,7 @@ try {
   await save('serviceRestart-cancelled', run, 'Cancelled');
 
   await save('lanceRestore-restore', await startRunbook(client, config, 'lanceRestore', {
-    mode: 'apply', approval: 'auto', tableDir: incident.tableDir, expectedRows: 40, service: service.spec, health: { url: service.url('/health') },
+    mode: 'apply', approval: 'auto', tableDir: incident.tableDir, expectedRows: 40, service: service.spec.name, checks: [],
   }, options), 'Succeeded');
 
   run = await startRunbook(client, config, 'lanceRestore', { mode: 'apply', approval: 'auto', tableDir: broken.tableDir }, options);

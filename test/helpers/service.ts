@@ -9,7 +9,7 @@ import { serviceControl } from '../../src/activities/services/index';
 import type { z } from 'zod';
 import { updateHostFile } from '../../src/host/host-file';
 import type { ServiceRestartRequest, ServiceSpec } from '../../src/workflows/inputs';
-import type { hostService, httpCheck } from '../../src/workflows/service-spec';
+import type { hostExecService, hostService, httpCheck } from '../../src/workflows/service-spec';
 
 const demoService = fileURLToPath(new URL('../../demo/http-service.mjs', import.meta.url));
 
@@ -17,6 +17,8 @@ export interface TestService {
   dir: string;
   port: number;
   spec: Extract<ServiceSpec, { adapter: 'exec' }>;
+  /** Its entry in the test worker's services file, as makeService declared it (to redeclare with changes). */
+  declared: ExecEntryRequest;
   url(path?: string): string;
   cleanup(): Promise<void>;
 }
@@ -37,19 +39,22 @@ export async function makeService(name: string, { startupDelayMs = 0, checks = {
     logFile: join(dir, `${name}.log`),
     stopTimeoutSeconds: 10,
   };
-  await declareService(name, {
-    ...spec,
+  const { name: _name, ...entry } = spec; // the name is the entry's key, not a field of it
+  const declared: ExecEntryRequest = {
+    ...entry,
     health: { url: url('/health'), expectStatus: 200, retries: 0 },
     checks: { root: { url: url('/'), expectStatus: 200, bodyMatch: '"pid"' }, ...checks },
-  });
+  };
+  await declareService(name, declared);
   return {
     dir,
     port,
     spec,
+    declared,
     url,
     async cleanup() {
-      const pid = Number((await readFile(spec.pidFile, 'utf8').catch(() => '')).trim());
-      if (pid > 1) {
+      const pid = pidInFile(await readFile(spec.pidFile, 'utf8').catch(() => ''));
+      if (pid !== undefined && pid > 1) {
         try {
           process.kill(-pid, 'SIGKILL');
         } catch {
@@ -59,6 +64,26 @@ export async function makeService(name: string, { startupDelayMs = 0, checks = {
       await rm(dir, { recursive: true, force: true });
     },
   };
+}
+
+/** The pid a pidfile names: our JSON `{ pid, startTime, argv }`, or a bare pid. */
+export function pidInFile(text: string): number | undefined {
+  const trimmed = text.trim();
+  if (/^\d+$/.test(trimmed)) return Number(trimmed);
+  try {
+    const pid = (JSON.parse(trimmed) as { pid?: unknown }).pid;
+    return typeof pid === 'number' ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * A stop command (argv) that fails once (exit 1: NotYet, retried) and then SIGTERMs the process in
+ * `pidFile` (our JSON pidfile); `marker` records the first attempt.
+ */
+export function stopFailingOnce(marker: string, pidFile: string): string[] {
+  return [process.execPath, '-e', `const fs=require('fs');if(!fs.existsSync(${JSON.stringify(marker)})){fs.writeFileSync(${JSON.stringify(marker)},'');process.exit(1)}process.kill(JSON.parse(fs.readFileSync(${JSON.stringify(pidFile)},'utf8')).pid,'SIGTERM')`];
 }
 
 export type Answer = { status: number; body: string } | { error: string };
@@ -99,7 +124,7 @@ export async function waitFor<T>(what: string, probe: () => Promise<T | undefine
 }
 
 /** A demo service already running (started through the exec adapter), with the pid that answers. */
-export async function runningService(name: string, services: TestService[], options?: { startupDelayMs?: number }): Promise<{ service: TestService; pid: number }> {
+export async function runningService(name: string, services: TestService[], options?: Parameters<typeof makeService>[1]): Promise<{ service: TestService; pid: number }> {
   const service = await makeService(name, options);
   services.push(service);
   await serviceControl(service.spec).start();
@@ -113,10 +138,22 @@ export function restartInput(service: TestService, extra: Partial<ServiceRestart
 }
 
 type HttpCheckRequest = z.input<typeof httpCheck>;
+type ExecEntryRequest = z.input<typeof hostExecService>;
 
 /** Adds (or replaces) `name` in the test worker's services file: the host's word on what may run. */
 export async function declareService(name: string, entry: z.input<typeof hostService>): Promise<void> {
   await updateHostFile(testServicesFile(), (file) => ({ ...file, services: { ...file.services, [name]: entry } }));
+}
+
+/** Redeclares `service` as makeService did, with `changes` (more checks, a stop command…). */
+export async function redeclare(service: TestService, changes: Partial<ExecEntryRequest>): Promise<void> {
+  service.declared = { ...service.declared, ...changes };
+  await declareService(service.spec.name, service.declared);
+}
+
+/** Declares one more check on `service`: a run picks it by name with `checks: [name]`. */
+export async function declareCheck(service: TestService, name: string, check: HttpCheckRequest): Promise<void> {
+  await redeclare(service, { checks: { ...service.declared.checks, [name]: check } });
 }
 
 export function testServicesFile(): string {

@@ -43,9 +43,7 @@ test('serviceRestart started from the Web UI Start Workflow form runs to complet
     approval: 'auto',
     requestedBy: 'ui-operator',
     host: hostname(),
-    service: service.spec,
-    health: { url: service.url('/health') },
-    smokeChecks: [{ url: service.url('/'), bodyMatch: '"pid"' }],
+    service: service.spec.name, // declared in the worker's services file, with its health and smoke checks
   };
   const workflowId = resolveTarget('serviceRestart', { ...runbooks.serviceRestart.input.parse(input), host: hostname() }).workflowId;
   const page = await browser.newPage({ viewport: { width: 1400, height: 1100 } });

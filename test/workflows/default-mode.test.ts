@@ -43,7 +43,7 @@ test('serviceRestart started without mode only plans: the service keeps its proc
   const { service, pid } = await runningService('default-mode', services);
   const pidFileBefore = await readFile(service.spec.pidFile, 'utf8');
   // No `mode` (and approval: auto, so an apply default would go ahead without anyone approving).
-  const input = { approval: 'auto', service: service.spec, health: { url: service.url('/health') } };
+  const input = { approval: 'auto', service: service.spec.name };
   assert.equal('mode' in input, false);
   const run = await startRunbook(client, config, 'serviceRestart', input, { requestedBy: 'alice', origin: 'test' });
   const { report, error } = await waitForReport(run.handle);

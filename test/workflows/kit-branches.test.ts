@@ -19,6 +19,7 @@ import type { LanceRestoreRequest, RunbookType, ServiceRestartRequest } from '..
 import { approveUpdate, progressQuery } from '../../src/workflows/messages';
 import { RunbookOutcome } from '../../src/workflows/names';
 import type { RunbookReport } from '../../src/workflows/report';
+import type { HttpCheck, ServiceView } from '../../src/workflows/service-spec';
 import { resolveTarget } from '../../src/workflows/targets';
 import { runbooks } from '../../src/workflows/inputs';
 import { waitFor } from '../helpers/service';
@@ -40,6 +41,23 @@ interface Journal {
   calls: Array<{ name: string; at: number }>;
 }
 
+/** The view a host would give of the declared service `api` (exec, one smoke check `root`), with the checks a run picked. */
+function apiView(checks?: string[]): ServiceView {
+  const declared: Record<string, HttpCheck> = { root: { url: 'http://127.0.0.1:1/', expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 5000 } };
+  return {
+    name: 'api',
+    adapter: 'exec',
+    source: 'services file',
+    stopTimeoutSeconds: 15,
+    argv: ['/usr/bin/node', 'api.js'],
+    envKeys: ['PATH'],
+    pidFile: '/run/api.pid',
+    health: { url: 'http://127.0.0.1:1/health', expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 5000 },
+    checks: Object.fromEntries(Object.entries(declared).filter(([name]) => !checks || checks.includes(name))),
+    handle: { ref: 'api', ...(checks ? { checks } : {}), digest: 'a'.repeat(64) },
+  };
+}
+
 function baseActivities(journal: Journal, overrides: Partial<Activities> = {}): Partial<Activities> {
   const note = (name: string) => journal.calls.push({ name, at: Date.now() });
   const facts: LanceFacts = {
@@ -52,7 +70,7 @@ function baseActivities(journal: Journal, overrides: Partial<Activities> = {}): 
   return {
     resolveResources: async (resources) => resources.map((r) => r.key),
     claimHolder: async () => 'a holder',
-    describeService: async () => (note('describeService'), { running: true, pid: 100, detail: 'alive' }),
+    describeService: async (_ref, checks) => (note('describeService'), { view: apiView(checks), status: { running: true, pid: 100, detail: 'alive' } }),
     stopService: async () => (note('stopService'), { already: false, commands: [] }),
     startService: async () => (note('startService'), { already: false, commands: [] }),
     waitServiceDown: async () => (note('waitServiceDown'), { polls: 1, status: { running: false, detail: 'down' } }),
@@ -99,8 +117,9 @@ async function reportOf(handle: WorkflowHandle): Promise<RunbookReport> {
   }
 }
 
-const service = { adapter: 'exec' as const, name: 'api', start: ['/usr/bin/node', 'api.js'], pidFile: '/run/api.pid' };
-const fallback: LanceRestoreRequest = { mode: 'apply', approval: 'auto', strategy: 'fallback', tableDir: '/data/t.lance', service, smokeChecks: [{ url: 'http://127.0.0.1:1/' }] };
+/** The backend, by its name in the (mocked) host's services file: apiView is what the host says about it. */
+const service = 'api';
+const fallback: LanceRestoreRequest = { mode: 'apply', approval: 'auto', strategy: 'fallback', tableDir: '/data/t.lance', service, checks: ['root'] };
 
 describe('the kit (mocked activities)', () => {
   test('undo steps run newest first, each registered before its change', async () => {
@@ -149,7 +168,7 @@ describe('the kit (mocked activities)', () => {
       },
     });
     const outcome = await withWorkers(mocks, async (q) => {
-      const handle = await start(q, 'lanceRestore', { ...fallback, smokeChecks: [] });
+      const handle = await start(q, 'lanceRestore', { ...fallback, checks: [] });
       await waitFor('the quarantine to start', async () => journal.calls.some((c) => c.name === 'quarantine started'));
       await handle.cancel();
       await assert.rejects(handle.result());
@@ -180,7 +199,7 @@ describe('the kit (mocked activities)', () => {
   test('drift after approval: the service restarted meanwhile, so the run stops with nothing changed and says what drifted', async () => {
     const journal: Journal = { calls: [] };
     let pid = 100;
-    const mocks = baseActivities(journal, { describeService: async () => ({ running: true, pid, detail: 'alive' }) });
+    const mocks = baseActivities(journal, { describeService: async (_ref, checks) => ({ view: apiView(checks), status: { running: true, pid, detail: 'alive' } }) });
     const report = await withWorkers(mocks, async (q) => {
       const handle = await start(q, 'serviceRestart', { mode: 'apply', approval: 'required', service });
       await waitFor('approval', async () => (await handle.query(progressQuery)).outcome === 'AwaitingApproval');

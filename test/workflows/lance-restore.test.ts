@@ -17,7 +17,7 @@ import type { LanceRestoreRequest } from '../../src/workflows/inputs';
 import { RunbookOutcome } from '../../src/workflows/names';
 import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 import { rewriteManifest } from '../helpers/lance-manifest';
-import { get, waitFor } from '../helpers/service';
+import { declareService, get, pidInFile, waitFor } from '../helpers/service';
 import { answerCurrentPlan, startWorker, testClient, testConfig } from '../helpers/temporal';
 
 const backendScript = fileURLToPath(new URL('../../demo/lance-images-api.mjs', import.meta.url));
@@ -41,34 +41,44 @@ interface Scene {
   incident: LanceIncident;
   input: LanceRestoreRequest;
   api: string;
+  /** The backend's pidfile. */
+  pidFile: string;
 }
 
-/** The incident plus its backend running, serving /api/images from the table. */
+/**
+ * The incident plus its backend running, serving /api/images from the table, declared in the test
+ * worker's services file as `images-api-<port>` (health: GET /health; check `images`: GET /api/images).
+ */
 async function scene(options: Parameters<typeof buildLanceIncident>[0] = {}): Promise<Scene> {
   const incident = await buildLanceIncident(options);
   cleanups.push(() => incident.cleanup());
   const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
   const service = {
     adapter: 'exec' as const,
-    name: 'images-api',
+    name: `images-api-${port}`,
     start: [process.execPath, backendScript, '--db', incident.dbDir, '--table', 'images', '--port', String(port)],
     pidFile: join(incident.repoRoot, '..', `images-api-${port}.pid`),
     logFile: join(incident.repoRoot, '..', `images-api-${port}.log`),
   };
+  const { name, ...entry } = service;
+  await declareService(name, {
+    ...entry,
+    health: { url: `${api}/health` },
+    checks: { images: { url: `${api}/api/images`, expectStatus: 200, retries: 2, delayMs: 200 } },
+  });
   await serviceControl({ ...service, stopTimeoutSeconds: 10 }).start();
   cleanups.push(() => serviceControl({ ...service, stopTimeoutSeconds: 5 }).stop());
-  const api = `http://127.0.0.1:${port}`;
   await waitFor('the backend', async () => 'status' in (await get(`${api}/health`)));
   return {
     incident,
     api,
+    pidFile: service.pidFile,
     input: {
       mode: 'apply',
       approval: 'auto',
       tableDir: incident.tableDir,
-      service,
-      health: { url: `${api}/health` },
-      smokeChecks: [{ url: `${api}/api/images`, expectStatus: 200, retries: 2, delayMs: 200 }],
+      service: name,
     },
   };
 }
@@ -98,7 +108,7 @@ describe('lanceRestore', () => {
     const { report, error } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded', error);
     assert.deepEqual(report!.steps.map((s) => s.id), [
-      'resolve', 'diagnose', 'stop-backend', 'wait-backend-down', 'snapshot', 'restore',
+      'resolve', 'diagnose', 'diagnose-backend', 'stop-backend', 'wait-backend-down', 'snapshot', 'restore',
       'verify', 'start-backend', 'wait-backend-healthy', 'smoke',
     ]);
     const byId = Object.fromEntries(report!.steps.map((s) => [s.id, s.evidence as Record<string, any>]));
@@ -152,7 +162,7 @@ describe('lanceRestore', () => {
   });
 
   test('cancel in the middle of a restore: the copy stops, then the backend starts again; no temp file is left', async () => {
-    const { incident, input, api } = await scene({ versions: 'seed' });
+    const { incident, input, api, pidFile } = await scene({ versions: 'seed' });
     const run = await start({ ...input, strategy: 'full-restore', restorePauseMs: 150 });
     await waitFor('the restore to be under way', async () => {
       const step = (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'restore');
@@ -166,7 +176,8 @@ describe('lanceRestore', () => {
     assert.equal(files.filter((f) => f.includes('restore-tmp')).length, 0, 'no temp file left');
     assert.ok(files.length > 91 && files.length < 386, `the restore stopped part way (${files.length} of 386 files)`);
     const lastWrite = Math.max(...(await Promise.all(files.map(async (f) => (await stat(join(data, f))).mtimeMs))));
-    const pid = Number(await readFile((input.service as { pidFile: string }).pidFile, 'utf8'));
+    const pid = pidInFile(await readFile(pidFile, 'utf8'));
+    assert.ok(pid, 'the backend has a pid in its pidfile');
     const startedAt = await processStartMs(pid);
     assert.ok(startedAt >= lastWrite, `the backend started (${new Date(startedAt).toISOString()}) after the last file was written (${new Date(lastWrite).toISOString()})`);
     const restarted = await waitFor('the backend', async () => 'status' in (await get(`${api}/health`)));
@@ -219,7 +230,7 @@ describe('lanceRestore', () => {
     const refused = await waitForReport(restart.handle);
     assert.equal(refused.ok, false);
     const said = refused.report?.error ?? refused.error ?? '';
-    assert.match(said, /^(service:[^ ]+:exec\/images-api|path:[^ ]+\.pid) is held by /);
+    assert.match(said, /^(service:[^ ]+:images-api-\d+|path:[^ ]+\.pid) is held by /);
     assert.ok(said.includes(`is held by ${first.workflowId}`), said);
     assert.equal(refused.report?.changed, false);
     assert.deepEqual(refused.report?.steps.map((s) => s.id), ['resolve'], 'nothing ran after the refused claim');

@@ -3,13 +3,13 @@ import assert from 'node:assert/strict';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { after, before, describe, test } from 'node:test';
-import type { Client } from '@temporalio/client';
+import { ApplicationFailure, type Client, type WorkflowHandle } from '@temporalio/client';
 import { approveRunbook, getProgress, InvalidRequestError, RefusedError, startRunbook, waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { serviceControl } from '../../src/activities/services/index';
 import type { ServiceRestartRequest } from '../../src/workflows/inputs';
 import { RunbookName, RunbookOutcome, RunbookTarget, TriggeredBy } from '../../src/workflows/names';
-import { get, isAlive, makeService, servingPid, waitFor, type Answer, type TestService, restartInput, runningService as startedService } from '../helpers/service';
+import { declareCheck, get, isAlive, makeService, redeclare, servingPid, waitFor, type Answer, type TestService, restartInput, runningService as startedService } from '../helpers/service';
 import { answerCurrentPlan, startWorker, testClient, testConfig } from '../helpers/temporal';
 
 let config: Config;
@@ -33,6 +33,18 @@ const runningService = (name: string, options?: { startupDelayMs?: number }) => 
 
 const start = (input: ServiceRestartRequest, requestedBy = 'alice') =>
   startRunbook(client, config, 'serviceRestart', input, { requestedBy, origin: 'test' });
+
+/** The failure types on the run's failure chain, outermost first (RunbookFailed, then the step's own). */
+async function failureTypes(handle: WorkflowHandle): Promise<string[]> {
+  try {
+    await handle.result();
+    return [];
+  } catch (err) {
+    const types: string[] = [];
+    for (let e: unknown = err; e instanceof Error; e = (e as { cause?: unknown }).cause) if (e instanceof ApplicationFailure && e.type) types.push(e.type);
+    return types;
+  }
+}
 
 const awaitingApproval = (workflowId: string) =>
   waitFor('the run to await approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
@@ -62,7 +74,7 @@ describe('serviceRestart', () => {
     const report = finished.report!;
     assert.deepEqual(report.steps.map((s) => s.id), ['resolve', 'diagnose', 'stop', 'wait-down', 'start', 'wait-healthy', 'smoke']);
     assert.deepEqual(report.steps.filter((s) => s.mutates).map((s) => s.id), ['stop', 'start']);
-    assert.deepEqual(report.claims, [`path:${report.target.split('/')[0]}:${service.spec.pidFile}`, `service:${report.target.split('/')[0]}:exec/web`].sort());
+    assert.deepEqual(report.claims, [`path:${report.target.split('/')[0]}:${service.spec.pidFile}`, `service:${report.target.split('/')[0]}:web`].sort());
     assert.ok(report.steps.every((s) => s.state === 'completed' && s.attempts >= 1 && s.durationMs !== undefined));
     assert.equal((report.steps.find((s) => s.id === 'start')!.evidence as { pid: number }).pid, newPid, 'the report names the pid that now serves');
     assert.equal(report.changed, true);
@@ -97,7 +109,7 @@ describe('serviceRestart', () => {
     // What the Temporal UI shows: the static summary set at start, and current details saying what the
     // run waits for and the exact command (read through the UI's own metadata query).
     const description = await run.handle.describe();
-    assert.equal(await description.staticSummary(), `restart exec service approved on ${run.workflowId.split(':')[1]!.split('/')[0]} (apply)`);
+    assert.equal(await description.staticSummary(), `restart service approved on ${run.workflowId.split(':')[1]!.split('/')[0]} (apply)`);
     const metadata = await run.handle.query<{ currentDetails?: string }>('__temporal_workflow_metadata');
     const waiting = await getProgress(client, run.workflowId);
     assert.match(metadata.currentDetails ?? '', new RegExp(`Waiting for.*approval by anyone but alice of plan ${waiting.planDigest}: npx runbook approve '${run.workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}' --as <you> --digest ${waiting.planDigest}`, 's'));
@@ -148,13 +160,36 @@ describe('serviceRestart', () => {
   test('invalid input is refused before any step, naming the field and why', async () => {
     const service = await makeService('invalid');
     services.push(service);
-    const bad = { ...restartInput(service), service: { ...service.spec, pidFile: 'relative.pid' } };
-    await assert.rejects(start(bad), (err: Error) => err instanceof InvalidRequestError && /service\.pidFile: must be an absolute path/.test(err.message));
+    const bad = { ...restartInput(service), service: '../invalid.pid' };
+    await assert.rejects(start(bad), (err: Error) => err instanceof InvalidRequestError && /service: must be a service name/.test(err.message));
+    const badCheck = restartInput(service, { checks: ['../root'] });
+    await assert.rejects(start(badCheck), (err: Error) => err instanceof InvalidRequestError && /checks\.0: must be a check name/.test(err.message));
     // The UI starts workflows without our client: the workflow validates too, and fails for good.
     const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId: `invalid-${Date.now()}`, args: [bad] });
     const finished = await waitForReport(handle);
     assert.equal(finished.ok, false);
-    assert.match(finished.error!, /invalid serviceRestart input: service\.pidFile: must be an absolute path/);
+    assert.match(finished.error!, /invalid serviceRestart input: service: must be a service name/);
+    assert.equal(existsSync(service.spec.pidFile), false, 'nothing was started');
+  });
+
+  test('a service the host does not declare is refused (HostRefused, naming it) before anything runs', async () => {
+    const service = await makeService('declared-elsewhere');
+    services.push(service);
+    const run = await start(restartInput(service, { service: 'not-declared' }));
+    const finished = await waitForReport(run.handle);
+    assert.equal(finished.ok, false);
+    assert.match(finished.error!, /service not-declared is not declared in this host's services file/);
+    assert.ok((await failureTypes(run.handle)).includes('HostRefused'), `fails HostRefused: ${(await failureTypes(run.handle)).join(' ← ')}`);
+    assert.equal(finished.report?.changed, false);
+    assert.equal(run.workflowId, `serviceRestart:${hostname()}/not-declared`);
+
+    // A check the host does not declare for a declared service: refused the same way.
+    const unknownCheck = await start(restartInput(service, { checks: ['no-such-check'] }));
+    const refused = await waitForReport(unknownCheck.handle);
+    assert.equal(refused.ok, false);
+    assert.match(refused.error!, /service declared-elsewhere declares no check no-such-check/);
+    assert.ok((await failureTypes(unknownCheck.handle)).includes('HostRefused'));
+    assert.equal(refused.report?.changed, false);
     assert.equal(existsSync(service.spec.pidFile), false, 'nothing was started');
   });
 
@@ -162,17 +197,18 @@ describe('serviceRestart', () => {
     const { service, pid } = await runningService('wrong-id');
     const handle = await client.workflow.start('serviceRestart', { taskQueue: config.taskQueue, workflowId: `my-restart-${Date.now()}`, args: [{ ...restartInput(service), host: hostname() }] });
     const finished = await waitForReport(handle);
-    assert.match(finished.error!, /workflow ID must be "serviceRestart:[^"]+\/exec\/wrong-id"/);
+    assert.match(finished.error!, /workflow ID must be "serviceRestart:[^"]+\/wrong-id"/);
     assert.equal(await servingPid(service), pid);
   });
 
-  test('a program the worker does not allow is refused before anything runs', async () => {
+  test('a program given in the input (an inline service spec) is refused before anything runs', async () => {
     const service = await makeService('forbidden');
     services.push(service);
     const run = await start({ ...restartInput(service), service: { ...service.spec, start: ['/bin/sh', '-c', 'touch /tmp/pwned'] } });
     const finished = await waitForReport(run.handle);
     assert.equal(finished.ok, false);
-    assert.match(finished.error!, /program \/bin\/sh is not allowed on this host/);
+    assert.match(finished.error!, /inline service specs are refused on this host: name a service from its services file \(service "forbidden" was given as a whole spec\)/);
+    assert.ok((await failureTypes(run.handle)).includes('HostRefused'));
     assert.equal(finished.report?.changed, false);
     assert.equal(existsSync(service.spec.pidFile), false);
   });
@@ -181,7 +217,8 @@ describe('serviceRestart', () => {
     const { service, pid } = await runningService('cancelled-stop');
     // A stop that takes the service down at once, then hangs: cancel finds the step still running.
     const slowStop = [process.execPath, '-e', `process.kill(${pid}, 'SIGTERM'); setTimeout(() => {}, 60_000)`];
-    const run = await start({ ...restartInput(service), service: { ...service.spec, stop: slowStop } });
+    await redeclare(service, { stop: slowStop });
+    const run = await start(restartInput(service));
     await waitFor('the stop step to run', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'stop')?.state === 'running');
     await waitFor('the service to be down', async () => !isAlive(pid));
     await run.handle.cancel();
@@ -193,7 +230,8 @@ describe('serviceRestart', () => {
 
   test('a failing smoke check fails the run, names the URL and why, and the service is left running', async () => {
     const { service } = await runningService('smoke');
-    const run = await start(restartInput(service, { smokeChecks: [{ url: service.url('/'), bodyMatch: 'no-such-text', retries: 1, delayMs: 100 }] }));
+    await declareCheck(service, 'no-match', { url: service.url('/'), bodyMatch: 'no-such-text', retries: 1, delayMs: 100 });
+    const run = await start(restartInput(service, { checks: ['no-match'] }));
     const finished = await waitForReport(run.handle);
     assert.equal(finished.ok, false);
     assert.deepEqual(finished.report?.compensations.map((c) => [c.id, c.state, c.error]), [['start-again', 'completed', undefined]]);

@@ -37,8 +37,7 @@ test('a worker killed with SIGKILL during a long step: the run resumes on a new 
   const run = await startRunbook(client, config, 'serviceRestart', {
     mode: 'apply',
     approval: 'auto',
-    service: service.spec,
-    health: { url: service.url('/health'), retries: 0 },
+    service: service.spec.name, // declared by makeService: health GET /health, no retries
   }, { requestedBy: 'alice', origin: 'test' });
 
   // The new process takes 8 s to listen: kill the worker while "wait healthy" polls and heartbeats.
