@@ -127,6 +127,8 @@ export async function readPidFile(pidFile: string): Promise<PidFileState> {
 /** Is the process `identity` names alive and still that process? The reason when it is not. */
 export async function matchLive(identity: ProcessIdentity): Promise<{ ours: true; stat: ProcStat } | { ours: false; alive: boolean; reason: string }> {
   const { pid } = identity;
+  // Even an exact record of the worker itself (a forged pidfile) must not make it signal itself.
+  if (pid === process.pid) return { ours: false, alive: true, reason: `pid ${pid} is this worker` };
   const stat = await readStat(pid);
   if (!stat) return { ours: false, alive: false, reason: `no live process for pid ${pid}` };
   if (stat.startTime !== identity.startTime) return { ours: false, alive: true, reason: `pid ${pid} is another process (start time differs)` };
