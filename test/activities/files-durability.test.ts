@@ -16,6 +16,8 @@ import { moveRecorded, readJournal, snapshotTree } from '../../src/activities/fi
 
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const env = new MockActivityEnvironment(undefined, { logger: quiet });
+/** Runs `fn` as an activity would (heartbeats and cancellation need the context). */
+const inActivity = <T>(fn: () => Promise<T>): Promise<T> => env.run(fn);
 
 let work: string;
 let table: string;
@@ -51,7 +53,7 @@ beforeEach(async () => {
   await writeFile(join(outside, 'victim'), 'keep me');
 });
 
-const snapshot = (destination: string) => env.run(() => snapshotTree(table, ['_versions', '_transactions'], destination));
+const snapshot = (destination: string) => inActivity(() => snapshotTree(table, ['_versions', '_transactions'], destination));
 
 describe('snapshotTree', () => {
   it('writes the copies, then SHA256SUMS whole, and leaves no temp file', async () => {
@@ -106,11 +108,11 @@ describe('moveRecorded', () => {
     const from = join(table, '_versions', '2.manifest');
     const to = join(work, `q${n}`, '_versions', '2.manifest');
     const journal = join(work, `q${n}.jsonl`);
-    const move = await env.run(() => moveRecorded(from, to, journal));
+    const move = await inActivity(() => moveRecorded(from, to, journal));
     assert.deepEqual(move, { from, to, sha256: sha('two') });
     assert.deepEqual(await readJournal(journal), [move]);
     assert.equal(existsSync(from), false);
-    assert.deepEqual(await env.run(() => moveRecorded(from, to, journal)), move);
+    assert.deepEqual(await inActivity(() => moveRecorded(from, to, journal)), move);
   });
 
   it('a quarantine directory that is a symlink to outside: refused, nothing moved', async () => {
@@ -118,7 +120,7 @@ describe('moveRecorded', () => {
     await mkdir(quarantine);
     await symlink(outside, join(quarantine, '_versions'));
     const from = join(table, '_versions', '2.manifest');
-    await assert.rejects(env.run(() => moveRecorded(from, join(quarantine, '_versions', '2.manifest'))), safetyViolation(join(quarantine, '_versions'), 'is a symlink'));
+    await assert.rejects(inActivity(() => moveRecorded(from, join(quarantine, '_versions', '2.manifest'))), safetyViolation(join(quarantine, '_versions'), 'is a symlink'));
     assert.equal(await readFile(from, 'utf8'), 'two');
     assert.deepEqual(await tree(outside), ['victim']);
   });
@@ -128,7 +130,7 @@ describe('moveRecorded', () => {
     await mkdir(join(work, `q${n}`));
     await symlink(join(outside, 'new-file'), to);
     const from = join(table, '_versions', '2.manifest');
-    await assert.rejects(env.run(() => moveRecorded(from, to)), safetyViolation('the destination exists'));
+    await assert.rejects(inActivity(() => moveRecorded(from, to)), safetyViolation('the destination exists'));
     assert.equal((await lstat(to)).isSymbolicLink(), true);
     assert.equal(await readFile(from, 'utf8'), 'two');
     assert.deepEqual(await tree(outside), ['victim']);
