@@ -3,6 +3,7 @@
 // is known). Both surfaces send their explicit keys here, so a dotted key typed in chat and the
 // same key nested in an API body meet the same rule.
 import { InvalidRequestError } from '../client';
+import { isRunbookType, runbooks } from '../workflows/inputs';
 import { isInputKey, type RolesFile } from './access';
 
 /** Chosen per request and authorized per person (approval=auto by a start rule), never by a preset. */
@@ -65,6 +66,7 @@ export const INLINE_SERVICE = 'service must name a service declared in the host\
 /** Throws InvalidRequestError naming the key and the preset; nothing is started. */
 export function resolveRequest(presets: RolesFile['presets'], request: StartRequest): ResolvedRequest {
   const resolved = resolveKeys(presets, request);
+  if (!isRunbookType(resolved.runbook)) throw new InvalidRequestError(`unknown runbook "${resolved.runbook}"; known: ${Object.keys(runbooks).join(', ')}`);
   if (resolved.input.service !== undefined && typeof resolved.input.service !== 'string') throw new InvalidRequestError(INLINE_SERVICE);
   return resolved;
 }

@@ -1,15 +1,15 @@
-// The JSON API for other bots against the real dev server, a real worker and real HTTP services:
-// bearer tokens (401 without or with a wrong one), the same roles and 403 rules as chat, start,
-// status, approve and list, with origin "api" and TriggeredBy = the token's name.
+// The JSON API for other bots against the real dev server, a real worker and real HTTP services
+// declared in the test host's services file: bearer tokens (401 without or with a wrong one), the
+// same roles and 403 rules as chat, start, status, approve and list, with origin "api" and
+// TriggeredBy = api:<token name>.
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
 import type { Config } from '../../src/config';
 import { workflowUrl } from '../../src/config';
-import { serviceControl } from '../../src/activities/services/index';
 import { parseRolesFile, parseTokensFile, sha256Hex } from '../../src/chatops/access';
 import type { RunSummary } from '../../src/runs';
-import { makeService, servingPid, waitFor, type TestService } from '../helpers/service';
+import { runningService as startService, servingPid, waitFor, type TestService } from '../helpers/service';
 import { startWorker, testClient, testConfig } from '../helpers/temporal';
 import { api, neverStarted, Receiver, restartWorkflowId, startChatOps, unique, type RunningChatOps } from './harness';
 
@@ -25,20 +25,9 @@ let chat: RunningChatOps;
 let webhook: Receiver;
 const services: TestService[] = [];
 
-async function runningService(prefix: string): Promise<{ service: TestService; pid: number }> {
-  const service = await makeService(unique(prefix));
-  services.push(service);
-  await serviceControl(service.spec).start();
-  return { service, pid: await waitFor('the service to answer', () => servingPid(service)) };
-}
+const runningService = (prefix: string) => startService(unique(prefix), services);
 
-const restartInput = (service: TestService, extra: Record<string, unknown> = {}) => ({
-  mode: 'apply',
-  service: service.spec,
-  health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
-  smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
-  ...extra,
-});
+const restartInput = (service: TestService, extra: Record<string, unknown> = {}) => ({ mode: 'apply', service: service.spec.name, ...extra });
 
 before(async () => {
   config = testConfig('chatops-api');
@@ -48,10 +37,14 @@ before(async () => {
   const roles = parseRolesFile({
     users: {},
     roles: {
-      deployer: { start: [{ runbook: 'serviceRestart', targets: ['*/exec/api-*'] }], approve: [{ runbook: 'serviceRestart', targets: ['*/exec/api-*'] }] },
-      reviewer: { approve: [{ runbook: 'serviceRestart', targets: ['*/exec/api-*'] }] },
-      autopilot: { start: [{ runbook: 'serviceRestart', targets: ['*/exec/api-auto-*'], auto: true }] },
-      narrow: { start: [{ runbook: 'serviceRestart', targets: ['*/exec/none-*'] }] },
+      deployer: {
+        start: [{ runbook: 'serviceRestart', targets: ['*/api-*'], freeInput: true }],
+        approve: [{ runbook: 'serviceRestart', targets: ['*/api-*'] }],
+        read: [{ runbook: 'serviceRestart', targets: ['*/api-*'] }],
+      },
+      reviewer: { approve: [{ runbook: 'serviceRestart', targets: ['*/api-*'] }], read: [{ runbook: '*', targets: ['*'] }] },
+      autopilot: { start: [{ runbook: 'serviceRestart', targets: ['*/api-auto-*'], auto: true, freeInput: true }], read: [{ runbook: 'serviceRestart', targets: ['*/api-auto-*'] }] },
+      narrow: { start: [{ runbook: 'serviceRestart', targets: ['*/none-*'], freeInput: true }] },
     },
   });
   const tokens = parseTokensFile(
@@ -78,7 +71,7 @@ after(async () => {
 describe('JSON API authentication', () => {
   test('without a token, with a wrong token, or a malformed header → 401 on every route; nothing started', async () => {
     const name = unique('api-unauth');
-    const body = { runbook: 'serviceRestart', input: { mode: 'plan', service: { adapter: 'systemd', name } } };
+    const body = { runbook: 'serviceRestart', input: { mode: 'plan', service: name } };
     const routes: [string, string, unknown?][] = [
       ['POST', '/api/runs', body],
       ['GET', '/api/runs'],
@@ -95,18 +88,19 @@ describe('JSON API authentication', () => {
     const basic = await fetch(`${chat.url}/api/runs`, { headers: { authorization: `Basic ${Buffer.from(`x:${DEPLOY}`).toString('base64')}` } });
     assert.equal(basic.status, 401);
     assert.equal(basic.headers.get('www-authenticate'), 'Bearer');
-    assert.ok(await neverStarted(client, restartWorkflowId(name, 'systemd')));
+    assert.ok(await neverStarted(client, restartWorkflowId(name)));
     assert.ok(chat.logs.some((l) => l.msg === 'chatops: API request refused' && l.reason === 'unknown token'));
   });
 });
 
 describe('JSON API runs', () => {
-  test('start → 201; status; list shows origin "api" and TriggeredBy = token name; approvals by rule; the run completes', async () => {
+  test('start → 201; status; list shows origin "api" and TriggeredBy = api:<token name>; approvals by rule; the run completes', async () => {
     const { service, pid } = await runningService('api-web');
     const started = await api(chat.url, 'POST', '/api/runs', DEPLOY, { runbook: 'serviceRestart', input: restartInput(service) });
     assert.equal(started.status, 201, JSON.stringify(started.body));
     const workflowId = restartWorkflowId(service.spec.name);
     assert.equal(started.body.workflowId, workflowId);
+    assert.equal(started.body.target, workflowId.slice('serviceRestart:'.length));
     assert.equal(started.body.url, workflowUrl(config, workflowId));
 
     const path = `/api/runs/${encodeURIComponent(workflowId)}`;
@@ -115,7 +109,7 @@ describe('JSON API runs', () => {
       return res.status === 200 && res.body.outcome === 'AwaitingApproval' ? res.body : undefined;
     });
     assert.equal(awaiting.status, 'RUNNING');
-    assert.equal(awaiting.triggeredBy, 'deploy-bot');
+    assert.equal(awaiting.triggeredBy, 'api:deploy-bot');
     assert.equal(awaiting.mode, 'apply');
     assert.ok(awaiting.plan.actions.length > 0);
     assert.match(awaiting.planDigest, /^[0-9a-f]{64}$/);
@@ -128,23 +122,23 @@ describe('JSON API runs', () => {
     assert.equal(again.body.error, `already running: ${workflowId}`);
 
     const listed = await waitFor('the run in the list', async () => {
-      const res = await api(chat.url, 'GET', `/api/runs?runbook=serviceRestart&triggeredBy=deploy-bot&status=AwaitingApproval&limit=10`, REVIEWER);
+      const res = await api(chat.url, 'GET', `/api/runs?runbook=serviceRestart&triggeredBy=api:deploy-bot&status=AwaitingApproval&limit=10`, REVIEWER);
       assert.equal(res.status, 200);
       return (res.body.runs as RunSummary[]).find((r) => r.workflowId === workflowId);
     });
     assert.equal(listed.origin, 'api');
-    assert.equal(listed.triggeredBy, 'deploy-bot');
+    assert.equal(listed.triggeredBy, 'api:deploy-bot');
     assert.equal(listed.target, awaiting.target);
 
     const self = await api(chat.url, 'POST', `${path}/approve`, DEPLOY, { decision: 'approve', planDigest: awaiting.planDigest });
     assert.equal(self.status, 409, 'deploy-bot may approve, but not its own run');
-    assert.match(self.body.error, /self-approval refused: deploy-bot requested this run/);
+    assert.match(self.body.error, /self-approval refused: api:deploy-bot requested this run/);
     const undigested = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve' });
     assert.equal(undigested.status, 400, 'an approval names the plan it approves');
     assert.match(undigested.body.error, /^invalid request: planDigest: is required/);
     const narrow = await api(chat.url, 'POST', `${path}/approve`, NARROW, { decision: 'approve', planDigest: awaiting.planDigest });
     assert.equal(narrow.status, 403);
-    assert.match(narrow.body.error, /narrow-bot has no role that may approve serviceRestart/);
+    assert.equal(narrow.body.error, 'api:narrow-bot has no role that may approve runs');
     const stale = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve', planDigest: 'deadbeef' });
     assert.equal(stale.status, 409);
     assert.match(stale.body.error, /stale plan: digest deadbeef/);
@@ -152,7 +146,7 @@ describe('JSON API runs', () => {
 
     const approved = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve', planDigest: awaiting.planDigest, comment: 'ok' });
     assert.equal(approved.status, 200, JSON.stringify(approved.body));
-    assert.equal(approved.body.approver, 'review-bot');
+    assert.equal(approved.body.approver, 'api:review-bot');
     assert.equal(approved.body.planDigest, awaiting.planDigest);
 
     const done = await waitFor('the run to close', async () => {
@@ -161,7 +155,7 @@ describe('JSON API runs', () => {
     });
     assert.equal(done.status, 'COMPLETED');
     assert.equal(done.outcome, 'Succeeded');
-    assert.equal(done.approval.approver, 'review-bot');
+    assert.equal(done.approval.approver, 'api:review-bot');
     assert.notEqual(await servingPid(service), pid);
 
     const late = await api(chat.url, 'POST', `${path}/approve`, REVIEWER, { decision: 'approve', planDigest: awaiting.planDigest });
@@ -189,17 +183,17 @@ describe('JSON API runs', () => {
       return res.body.status !== 'RUNNING' ? res.body : undefined;
     });
     assert.equal(done.outcome, 'Succeeded');
-    assert.equal(done.triggeredBy, 'auto-bot');
+    assert.equal(done.triggeredBy, 'api:auto-bot');
     assert.notEqual(await servingPid(service), pid);
   });
 
   test('a token whose roles do not cover the target → 403, logged, nothing started', async () => {
     const name = unique('api-narrow');
-    const res = await api(chat.url, 'POST', '/api/runs', NARROW, { runbook: 'serviceRestart', input: { mode: 'plan', service: { adapter: 'systemd', name: `${name}.service` } } });
+    const res = await api(chat.url, 'POST', '/api/runs', NARROW, { runbook: 'serviceRestart', input: { mode: 'plan', service: name } });
     assert.equal(res.status, 403);
-    const target = restartWorkflowId(`${name}.service`, 'systemd').slice('serviceRestart:'.length);
-    assert.match(res.body.error, new RegExp(`narrow-bot may not start serviceRestart on target ${target.replace(/\./g, '\\.')}`));
-    const line = chat.logs.find((l) => l.msg === 'chatops: start refused' && l.userId === 'token:narrow-bot');
+    const target = restartWorkflowId(name).slice('serviceRestart:'.length);
+    assert.equal(res.body.error, `api:narrow-bot may not start serviceRestart on target ${target}`);
+    const line = chat.logs.find((l) => l.msg === 'chatops: start refused' && l.userId === 'api:narrow-bot');
     assert.equal(line?.target, target);
     assert.equal(line?.origin, 'api');
     assert.ok(await neverStarted(client, `serviceRestart:${target}`));
@@ -212,9 +206,10 @@ describe('JSON API runs', () => {
       assert.match(res.body.error, expected);
     };
     await bad({ runbook: 'dropTables', input: {} }, /unknown runbook "dropTables"/);
-    await bad({ runbook: 'serviceRestart', input: { service: { adapter: 'exec', name: 'api-x', start: ['node'], pidFile: 'rel.pid' } } }, /invalid serviceRestart input: service\.pidFile: must be an absolute path/);
-    await bad({ runbook: 'serviceRestart', input: { requestedBy: 'someone-else', service: { adapter: 'systemd', name: 'api-x' } } }, /requestedBy cannot be set/);
-    await bad({ input: {} }, /invalid request: runbook: /);
+    await bad({ runbook: 'serviceRestart', input: { service: { adapter: 'exec', name: 'api-x', start: ['node'], pidFile: '/tmp/x.pid' } } }, /^service must name a service declared in the host's services file/);
+    await bad({ runbook: 'serviceRestart', input: { service: 'api-x', waitDownSeconds: 0 } }, /invalid serviceRestart input: waitDownSeconds: /);
+    await bad({ runbook: 'serviceRestart', input: { requestedBy: 'someone-else', service: 'api-x' } }, /requestedBy cannot be set/);
+    await bad({ input: {} }, /invalid request: runbook: name a runbook or a preset/);
     await bad([1, 2], /invalid request/);
     const list = await api(chat.url, 'GET', '/api/runs?since=yesterday', DEPLOY);
     assert.equal(list.status, 400);
@@ -225,7 +220,7 @@ describe('JSON API runs', () => {
     assert.equal(decision.status, 400);
     assert.match(decision.body.error, /decision/);
 
-    const missing = `serviceRestart:nowhere/exec/${unique('api-none')}`;
+    const missing = `serviceRestart:nowhere/${unique('api-none')}`;
     assert.equal((await api(chat.url, 'GET', `/api/runs/${encodeURIComponent(missing)}`, DEPLOY)).status, 404);
     assert.equal((await api(chat.url, 'POST', `/api/runs/${encodeURIComponent(missing)}/approve`, REVIEWER, { decision: 'approve', planDigest: 'a'.repeat(64) })).status, 404);
   });

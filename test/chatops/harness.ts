@@ -145,9 +145,9 @@ export async function api(base: string, method: string, path: string, token: str
   return answer(await fetch(`${base}${path}`, { method, headers, body: body === undefined ? undefined : JSON.stringify(body) }));
 }
 
-/** The workflow ID startRunbook gives serviceRestart of this service on this machine. */
-export function restartWorkflowId(serviceName: string, adapter = 'exec'): string {
-  return `serviceRestart:${hostname()}/${adapter}/${serviceName}`;
+/** The workflow ID startRunbook gives serviceRestart of this declared service on this machine. */
+export function restartWorkflowId(serviceName: string): string {
+  return `serviceRestart:${hostname()}/${serviceName}`;
 }
 
 /** True when Temporal has never seen this workflow ID. */

@@ -15,17 +15,19 @@ let chat: RunningChatOps;
 let unsigned: RunningChatOps;
 
 // No worker runs in this file: a run that started by mistake would still be visible to describe.
-const service = (name: string) => ({ adapter: 'exec', name, start: [process.execPath, '-e', '0'], pidFile: `/tmp/${name}.pid` });
+// Services are names (the host declares them); these rules grant free input so a command may name one.
 const roles = parseRolesFile({
   users: {
     UALICE: { name: 'alice', roles: ['operator'] },
     UCAROL: { name: 'carol', roles: ['lance-only'] },
     UDAVE: { name: 'dave', roles: ['other-services'] },
+    UERIN: { name: 'erin', roles: ['preset-only'] },
   },
   roles: {
-    operator: { start: [{ runbook: 'serviceRestart', targets: ['*/exec/chat-*'] }] },
-    'lance-only': { start: [{ runbook: 'lanceRestore', targets: ['*'] }] },
-    'other-services': { start: [{ runbook: 'serviceRestart', targets: ['*/exec/other-*'] }] },
+    operator: { start: [{ runbook: 'serviceRestart', targets: ['*/chat-*'], freeInput: true }] },
+    'lance-only': { start: [{ runbook: 'lanceRestore', targets: ['*'], freeInput: true }] },
+    'other-services': { start: [{ runbook: 'serviceRestart', targets: ['*/other-*'], freeInput: true }] },
+    'preset-only': { start: [{ runbook: 'serviceRestart', targets: ['*/chat-*'] }] },
   },
   presets: {},
 });
@@ -45,7 +47,7 @@ after(async () => {
 /** A command that would start a real run on a fresh target, and that target's workflow ID. */
 function command(prefix = 'chat') {
   const name = unique(prefix);
-  return { name, workflowId: restartWorkflowId(name), text: `serviceRestart service=${JSON.stringify(service(name))} --plan` };
+  return { name, workflowId: restartWorkflowId(name), text: `serviceRestart service=${name} --plan` };
 }
 
 const refusals = (action: string) => chat.logs.filter((l) => l.msg === `chatops: ${action} refused`);
@@ -116,13 +118,13 @@ describe('slack authorization', () => {
     const c = command();
     const res = await slashCommand(chat.url, 'UMALLORY', c.text);
     assert.equal(res.status, 403);
-    assert.match(res.body.text, /refused: unknown user UMALLORY/);
-    const line = refusals('start').find((l) => l.userId === 'UMALLORY');
+    assert.match(res.body.text, /refused: unknown user slack:UMALLORY/);
+    const line = refusals('start').find((l) => l.userId === 'slack:UMALLORY');
     assert.ok(line, 'refusal logged');
     assert.equal(line.level, 40, 'a warning');
     assert.equal(line.runbook, 'serviceRestart');
     assert.equal(line.target, c.workflowId.slice('serviceRestart:'.length));
-    assert.match(String(line.reason), /unknown user UMALLORY/);
+    assert.match(String(line.reason), /unknown user slack:UMALLORY/);
     assert.ok(await neverStarted(client, c.workflowId));
   });
 
@@ -136,8 +138,8 @@ describe('slack authorization', () => {
     const c = command();
     const res = await slashCommand(chat.url, 'UCAROL', c.text);
     assert.equal(res.status, 403);
-    assert.match(res.body.text, /carol has no role that may start serviceRestart/);
-    const line = refusals('start').find((l) => l.userId === 'UCAROL');
+    assert.match(res.body.text, /carol \(slack:UCAROL\) has no role that may start serviceRestart/);
+    const line = refusals('start').find((l) => l.userId === 'slack:UCAROL');
     assert.equal(line?.user, 'carol');
     assert.equal(line?.runbook, 'serviceRestart');
     assert.ok(await neverStarted(client, c.workflowId));
@@ -148,10 +150,18 @@ describe('slack authorization', () => {
     const res = await slashCommand(chat.url, 'UDAVE', c.text);
     assert.equal(res.status, 403);
     const target = c.workflowId.slice('serviceRestart:'.length);
-    assert.match(res.body.text, new RegExp(`dave may not start serviceRestart on target ${target}`));
-    const line = refusals('start').find((l) => l.userId === 'UDAVE');
+    assert.match(res.body.text, new RegExp(`dave \\(slack:UDAVE\\) may not start serviceRestart on target ${target}`));
+    const line = refusals('start').find((l) => l.userId === 'slack:UDAVE');
     assert.equal(line?.target, target);
     assert.match(String(line?.reason), /may not start serviceRestart on target/);
+    assert.ok(await neverStarted(client, c.workflowId));
+  });
+
+  test('without a preset, a user whose rules grant no free input → 403 naming the rule, nothing started', async () => {
+    const c = command();
+    const res = await slashCommand(chat.url, 'UERIN', c.text);
+    assert.equal(res.status, 403);
+    assert.match(res.body.text, /erin \(slack:UERIN\) may start serviceRestart only with a preset/);
     assert.ok(await neverStarted(client, c.workflowId));
   });
 
@@ -178,21 +188,23 @@ describe('slack command errors are chat replies naming the problem', () => {
 
   test('malformed key=value', async () => {
     const c = command();
-    assert.match(await reply(`serviceRestart service=${JSON.stringify(service(c.name))} waitDownSeconds`), /malformed argument `waitDownSeconds`: expected key=value\nnothing was started/);
+    assert.match(await reply(`serviceRestart service=${c.name} waitDownSeconds`), /malformed argument `waitDownSeconds`: expected key=value\nnothing was started/);
     assert.match(await reply('serviceRestart service={"adapter": "exec"'), /malformed argument .*missing "}"/);
     assert.ok(await neverStarted(client, c.workflowId));
   });
 
-  test('schema errors name the field', async () => {
+  test('schema errors name the field; inline service specs are refused whatever the worker allows', async () => {
     const c = command();
-    const text = await reply(`serviceRestart service=${JSON.stringify({ ...service(c.name), pidFile: 'relative.pid' })}`);
-    assert.match(text, /invalid serviceRestart input: service\.pidFile: must be an absolute path/);
+    assert.match(await reply(`serviceRestart service=${c.name} waitDownSeconds=-1`), /invalid serviceRestart input: waitDownSeconds: /);
     assert.match(await reply('serviceRestart'), /invalid serviceRestart input: service: /);
+    const inline = JSON.stringify({ adapter: 'exec', name: c.name, start: [process.execPath, '-e', '0'], pidFile: `/tmp/${c.name}.pid` });
+    assert.match(await reply(`serviceRestart service=${inline}`), /^service must name a service declared in the host's services file/);
     assert.ok(await neverStarted(client, c.workflowId));
   });
 
-  test('mode and requestedBy cannot be set from chat', async () => {
+  test('mode, requestedBy and request cannot be set from chat', async () => {
     assert.match(await reply('serviceRestart mode=apply'), /mode cannot be set from chat/);
-    assert.match(await reply('serviceRestart requestedBy=bob'), /requestedBy cannot be set from chat: runs are requested by you \(alice\)/);
+    assert.match(await reply('serviceRestart requestedBy=bob'), /^requestedBy cannot be set: runs are requested by whoever is authenticated/);
+    assert.match(await reply('serviceRestart request.signature=x'), /^request cannot be set: the chat service signs the request itself/);
   });
 });
