@@ -1,5 +1,5 @@
 // From the slash command to the final report, against the real dev server, a real worker and a real
-// HTTP service: a preset starts serviceRestart from chat, the approval request with buttons reaches
+// HTTP service declared in the host's services file: a preset starts serviceRestart from chat, the approval request with buttons reaches
 // the response_url receiver, self-approval and stale plans are refused, a second person approves,
 // the service really restarts and the report (Succeeded, UI link) is posted back.
 import assert from 'node:assert/strict';
@@ -37,18 +37,11 @@ before(async () => {
       UDAVE: { name: 'dave', roles: ['operator'] },
     },
     roles: {
-      operator: { start: [{ runbook: 'serviceRestart', targets: ['*/exec/chat-*'] }] },
-      approver: { approve: [{ runbook: '*', targets: ['*/exec/chat-*'] }] },
+      operator: { start: [{ runbook: 'serviceRestart', targets: ['*/chat-*'] }] },
+      approver: { approve: [{ runbook: '*', targets: ['*/chat-*'] }] },
     },
     presets: {
-      'demo-api': {
-        runbook: 'serviceRestart',
-        input: {
-          service: service.spec,
-          health: { url: service.url('/health'), expectStatus: 200, retries: 0 },
-          smokeChecks: [{ url: service.url('/'), expectStatus: 200, bodyMatch: '"pid"' }],
-        },
-      },
+      'demo-api': { runbook: 'serviceRestart', input: { service: service.spec.name }, open: ['waitHealthySeconds'] },
     },
   });
   chat = await startChatOps(client, config, { signingSecret: SECRET, roles });
@@ -69,7 +62,7 @@ describe('chat approval flow', () => {
     const started = await slashCommand(chat.url, 'UALICE', 'serviceRestart @demo-api', { response_url: responseUrl });
     assert.equal(started.status, 200);
     assert.equal(started.body.response_type, 'in_channel');
-    assert.match(started.body.text, new RegExp(`alice started serviceRestart \\(apply, approval required\\) on .*/exec/${service.spec.name}`));
+    assert.match(started.body.text, new RegExp(`alice \\(slack:UALICE\\) started serviceRestart \\(apply, approval required\\) on .*/${service.spec.name}`));
     assert.ok(started.body.text.includes(workflowUrl(config, workflowId)));
 
     // The approval request: a blocks message with the plan's actions and Approve/Reject buttons.
@@ -87,7 +80,7 @@ describe('chat approval flow', () => {
     const selfClick = receiver.url('/self-click');
     const self = await buttonClick(chat.url, 'UALICE', 'approve', buttons[0].value, selfClick);
     assert.equal(self.status, 200);
-    assert.match(self.body.text, /refused: self-approval refused: alice requested this run/);
+    assert.match(self.body.text, /refused: self-approval refused: slack:UALICE requested this run/);
     assert.match((await receiver.waitForPost(selfClick, 'the refusal in chat', () => true)).text, /self-approval/);
     assert.equal((await getProgress(client, workflowId)).outcome, 'AwaitingApproval');
     assert.equal(await servingPid(service), oldPid, 'nothing changed');
@@ -95,12 +88,12 @@ describe('chat approval flow', () => {
     // Somebody who may start but not approve; somebody unknown: 403, logged; the run still waits.
     const dave = await buttonClick(chat.url, 'UDAVE', 'approve', buttons[0].value);
     assert.equal(dave.status, 403);
-    assert.match(dave.body.text, /dave has no role that may approve serviceRestart/);
+    assert.match(dave.body.text, /refused: dave \(slack:UDAVE\) has no role that may approve runs/);
     const mallory = await buttonClick(chat.url, 'UMALLORY', 'approve', buttons[0].value);
     assert.equal(mallory.status, 403);
     const logged = chat.logs.filter((l) => l.msg === 'chatops: approve refused');
-    assert.ok(logged.some((l) => l.userId === 'UDAVE' && l.runbook === 'serviceRestart' && l.target === progress.target));
-    assert.ok(logged.some((l) => l.userId === 'UMALLORY' && /unknown user/.test(String(l.reason)) && l.target === progress.target));
+    assert.ok(logged.some((l) => l.userId === 'slack:UDAVE' && /no role that may approve/.test(String(l.reason))));
+    assert.ok(logged.some((l) => l.userId === 'slack:UMALLORY' && /unknown user/.test(String(l.reason)) && l.target === progress.target));
 
     // A stale plan digest is refused the same way as in the CLI.
     const stale = await buttonClick(chat.url, 'UBOB', 'approve', JSON.stringify({ workflowId, planDigest: 'deadbeef' }));
@@ -111,7 +104,7 @@ describe('chat approval flow', () => {
     const bobClick = receiver.url('/bob-click');
     const bob = await buttonClick(chat.url, 'UBOB', 'approve', buttons[0].value, bobClick);
     assert.equal(bob.status, 200);
-    assert.match(bob.body.text, /bob approved the plan/);
+    assert.match(bob.body.text, /bob \(slack:UBOB\) approved the plan/);
     assert.equal(bob.body.replace_original, true, 'the buttons are replaced by who approved');
     assert.ok(receiver.postsTo(bobClick).length === 1);
 
@@ -120,20 +113,20 @@ describe('chat approval flow', () => {
     const blocks = JSON.stringify(final.blocks);
     assert.ok(blocks.includes(workflowUrl(config, workflowId)), 'UI link in the blocks');
     assert.match(blocks, /\*Succeeded\*/);
-    assert.match(blocks, /approved by bob/);
+    assert.match(blocks, /approved by slack:UBOB/);
     const name = service.spec.name;
     for (const step of [`diagnose ${name}`, `stop ${name}`, `wait until ${name} is down`, `start ${name}`, `wait until ${name} is healthy`, 'smoke checks']) assert.ok(blocks.includes(`${step}: completed`), `step ${step} in the report`);
 
     const report = (await waitForReport(client.workflow.getHandle(workflowId))).report!;
     assert.equal(report.outcome, 'Succeeded');
-    assert.equal(report.triggeredBy, 'alice');
-    assert.equal(report.approval?.approver, 'bob');
+    assert.equal(report.triggeredBy, 'slack:UALICE');
+    assert.equal(report.approval?.approver, 'slack:UBOB');
     const newPid = await servingPid(service);
     assert.ok(newPid && newPid !== oldPid, 'a new process serves');
 
-    const runs = await waitFor('the run in visibility', async () => (await listRuns(client, { target: report.target, triggeredBy: 'alice' })).find((r) => r.outcome === 'Succeeded'));
+    const runs = await waitFor('the run in visibility', async () => (await listRuns(client, { target: report.target, triggeredBy: 'slack:UALICE' })).find((r) => r.outcome === 'Succeeded'));
     assert.equal(runs.origin, 'chat');
-    assert.equal(runs.triggeredBy, 'alice');
+    assert.equal(runs.triggeredBy, 'slack:UALICE');
 
     // The watch ends with the run: no timer left behind.
     await waitFor('the watch to end', async () => receiver.postsTo(responseUrl).length >= 2);
@@ -162,7 +155,7 @@ describe('chat approval flow', () => {
     await waitFor('the run to await approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
     const { planDigest } = await getProgress(client, workflowId);
     const reject = await buttonClick(chat.url, 'UBOB', 'reject', JSON.stringify({ workflowId, planDigest }));
-    assert.match(reject.body.text, /bob rejected the plan/);
+    assert.match(reject.body.text, /bob \(slack:UBOB\) rejected the plan/);
     assert.equal((await waitForReport(client.workflow.getHandle(workflowId))).report?.outcome, 'Rejected');
     const late = await buttonClick(chat.url, 'UBOB', 'approve', JSON.stringify({ workflowId, planDigest }));
     assert.match(late.body.text, /refused: this run is not awaiting approval/);
@@ -179,7 +172,7 @@ describe('server close', () => {
     await chat.stop();
     const posted = receiver.posts.length;
     const { planDigest } = await getProgress(client, workflowId);
-    await approveRunbook(client, workflowId, { approver: 'bob', decision: 'reject', planDigest: planDigest! });
+    await approveRunbook(client, workflowId, { approver: 'slack:UBOB', decision: 'reject', planDigest: planDigest! });
     assert.equal((await waitForReport(client.workflow.getHandle(workflowId))).report?.outcome, 'Rejected');
     await new Promise((r) => setTimeout(r, 1000)); // five poll intervals
     assert.equal(receiver.posts.length, posted);
