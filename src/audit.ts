@@ -31,7 +31,9 @@ export interface AuditRecord {
   /** The approver, when the plan was approved. */
   approvedBy?: string;
   /** The answer to the approval request, approve or reject, and where it was read from. */
-  approval?: { approver: string; decision: string; planDigest: string; at?: string; comment?: string; from: 'report' | 'history' };
+  approval?: { approver: string; decision: string; planDigest: string; at?: string; comment?: string; from: 'report' | 'history' } & Proof;
+  /** How the host verified the requester: the signing key, or why the name is unverified. */
+  requester?: { verified: boolean; signer?: string; fingerprint?: string; reason?: string };
   cancelled?: { at: string; by?: string; reason?: string };
   terminated?: { at: string; by?: string; reason?: string };
   /** True when the run changed something on the host: from its report, else from its memo. */
@@ -77,16 +79,31 @@ const stepEvidence = (steps: StepRecord[] | undefined, id: string): Record<strin
 const changedOf = (detail: RunDetail, report: RunbookReport | undefined): boolean => (report ? report.changed : detail.memo?.changed === true);
 const num = (value: unknown): number | undefined => (typeof value === 'number' && Number.isFinite(value) ? value : undefined);
 
+/** What the host verified about an approval: its signature's key, or that it took the name as given. */
+interface Proof {
+  verified?: boolean;
+  signer?: string;
+  fingerprint?: string;
+}
+
+const proofOf = (a: Approval): Proof => ({ ...(a.verified !== undefined ? { verified: a.verified } : {}), ...(a.signer ? { signer: a.signer } : {}), ...(a.fingerprint ? { fingerprint: a.fingerprint } : {}) });
+
+/** `verified: key SHA256:… of bob`, or why it was not verified. */
+export function proofText(p: Proof): string {
+  if (p.verified) return `verified: key ${p.fingerprint ?? '?'} of ${p.signer ?? '?'}`;
+  return p.verified === false ? 'unsigned, taken as given (development trust)' : 'not verified (recorded before signed approvals)';
+}
+
 /** The approval answer: the report's, else the history's last accepted `approve` update. */
 function approvalOf(detail: RunDetail, report?: RunbookReport): AuditRecord['approval'] {
   if (report?.approval) {
     const a = report.approval;
-    return { approver: a.approver, decision: a.decision, planDigest: a.planDigest, at: a.at, ...(a.comment ? { comment: a.comment } : {}), from: 'report' };
+    return { approver: a.approver, decision: a.decision, planDigest: a.planDigest, at: a.at, ...(a.comment ? { comment: a.comment } : {}), ...proofOf(a), from: 'report' };
   }
   const update = detail.updates.filter((u) => u.name === 'approve' && !u.failure && u.result).at(-1);
   if (!update) return undefined;
   const a = update.result as Approval;
-  return { approver: a.approver, decision: a.decision, planDigest: a.planDigest, at: a.at ?? update.completedAt, ...(a.comment ? { comment: a.comment } : {}), from: 'history' };
+  return { approver: a.approver, decision: a.decision, planDigest: a.planDigest, at: a.at ?? update.completedAt, ...(a.comment ? { comment: a.comment } : {}), ...proofOf(a), from: 'history' };
 }
 
 /** One audit record from a run's detail (see readRun). */
@@ -94,6 +111,7 @@ export function auditRecord(detail: RunDetail): AuditRecord {
   const report = detail.report;
   const steps = report?.steps ?? detail.progress?.steps;
   const approval = approvalOf(detail, report);
+  const requester = report?.requester ?? detail.progress?.requester;
   const diagnosis = stepEvidence(steps, 'diagnose');
   const restore = stepEvidence(steps, 'restore');
   const verify = stepEvidence(steps, 'verify');
@@ -119,6 +137,7 @@ export function auditRecord(detail: RunDetail): AuditRecord {
     outcome: detail.outcome ?? report?.outcome,
     approvedBy: approval?.decision === 'approve' ? approval.approver : undefined,
     approval,
+    ...(requester ? { requester: { verified: requester.verified, ...(requester.signer ? { signer: requester.signer } : {}), ...(requester.fingerprint ? { fingerprint: requester.fingerprint } : {}), ...(requester.reason ? { reason: requester.reason } : {}) } } : {}),
     cancelled: detail.cancelRequested && { at: detail.cancelRequested.at, by: detail.cancelRequested.identity, reason: detail.cancelRequested.reason },
     terminated: detail.terminated && { at: detail.terminated.at, by: detail.terminated.identity, reason: detail.terminated.reason },
     changed: changedOf(detail, report),
@@ -230,10 +249,10 @@ export function toMarkdown(records: AuditRecord[], window: { since?: Date; until
     };
     item('Run ID', `\`${r.runId}\``);
     item('Runbook', `${r.runbook}${r.mode ? ` (${r.mode})` : ''} on \`${r.target ?? '?'}\``);
-    item('Started', `${when(r.startTime)} by ${r.triggeredBy ?? 'unknown'} from ${r.origin}${r.startedBy ? ` (client \`${r.startedBy}\`)` : ''}`);
+    item('Started', `${when(r.startTime)} by ${r.triggeredBy ?? 'unknown'}${r.requester ? ` (${r.requester.verified ? `verified: key ${r.requester.fingerprint} of ${r.requester.signer}` : `not verified: ${r.requester.reason ?? 'unsigned'}`})` : ''} from ${r.origin}${r.startedBy ? ` (client \`${r.startedBy}\`)` : ''}`);
     item('Closed', r.closeTime ? `${when(r.closeTime)} after ${formatDuration(r.durationMs)}` : 'still open');
     item('Outcome', `${r.outcome ?? '?'} (${r.status})`);
-    if (r.approval) item(r.approval.decision === 'approve' ? 'Approved' : 'Rejected', `by ${r.approval.approver}${r.approval.at ? ` at ${when(r.approval.at)}` : ''}, plan \`${r.approval.planDigest}\`${r.approval.comment ? `: "${r.approval.comment}"` : ''}`);
+    if (r.approval) item(r.approval.decision === 'approve' ? 'Approved' : 'Rejected', `by ${r.approval.approver} (${proofText(r.approval)})${r.approval.at ? ` at ${when(r.approval.at)}` : ''}, plan \`${r.approval.planDigest}\`${r.approval.comment ? `: "${r.approval.comment}"` : ''}`);
     if (r.cancelled) item('Cancel requested', `${when(r.cancelled.at)}${r.cancelled.by ? ` by ${r.cancelled.by}` : ''}${r.cancelled.reason ? `: ${r.cancelled.reason}` : ''}`);
     if (r.terminated) item('Terminated', `${when(r.terminated.at)}${r.terminated.by ? ` by ${r.terminated.by}` : ''}${r.terminated.reason ? `: ${r.terminated.reason}` : ''}`);
     item('Changed', r.changed === undefined ? 'unknown' : r.changed ? 'yes' : 'no');

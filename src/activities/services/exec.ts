@@ -110,7 +110,7 @@ export function execControl(spec: ExecSpec): ServiceControl {
     const { pid } = identity;
     const commands: CommandRecord[] = [];
     if (spec.stop) {
-      const record = await runCommand(spec.stop, spec.stopTimeoutSeconds * 1000);
+      const record = await runCommand(spec.stop, spec.stopTimeoutSeconds * 1000, { env: childEnvironment(spec), cwd: spec.cwd });
       commands.push(record);
       if (record.exitCode !== 0) throw notYet(`stop command for ${spec.name} exited ${record.exitCode}`, record);
     } else {
