@@ -68,6 +68,9 @@ function baseActivities(journal: Journal, overrides: Partial<Activities> = {}): 
     findings: { count: 0, first: [], sha256: 'e' }, diagnosis: { count: 1, first: [], sha256: 'f' },
   };
   return {
+    // A development-trust host: names taken as given, unsigned approvals accepted.
+    verifyRequest: async ({ statement }) => ({ requester: statement.requestedBy, verified: false, reason: 'no signature (development trust: the name is taken as given)' }),
+    verifyApproval: async ({ statement }) => ({ approver: statement.approver, verified: false }),
     resolveResources: async (resources) => resources.map((r) => r.key),
     claimHolder: async () => 'a holder',
     describeService: async (_ref, checks) => (note('describeService'), { view: apiView(checks), status: { running: true, pid: 100, detail: 'alive' } }),
