@@ -4,7 +4,7 @@ import { Command, InvalidArgumentError, Option } from 'commander';
 import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { z } from 'zod';
 import { resolveTarget } from '../workflows/targets';
-import { auditRuns, formatDuration, retentionOf, toJsonl, toMarkdown } from '../audit';
+import { auditRuns, formatDuration, proofText, retentionOf, toJsonl, toMarkdown } from '../audit';
 import type { Config } from '../config';
 import { isKnownStatus, listRuns, parseWhen, readRun, RUNBOOK_OUTCOMES, TEMPORAL_STATUSES, type ActivityRun, type RunDetail, type RunFilters, type RunSummary } from '../runs';
 import { isRunbookType, runbooks, type RunbookType } from '../workflows/inputs';
@@ -122,7 +122,7 @@ export function formatRunDetail(d: RunDetail): string {
   field('outcome', d.outcome ?? report?.outcome);
   if (d.outcomes.length) field('went', d.outcomes.map((o) => `${o.outcome} ${clock(o.at)}`).join(' → '));
   const approval = report?.approval ?? (d.updates.filter((u) => u.name === 'approve' && u.result).at(-1)?.result as Approval | undefined);
-  if (approval) field('approval', `${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${approval.approver} at ${shortTime(approval.at)}, plan ${approval.planDigest.slice(0, 12)}…${approval.comment ? ` "${approval.comment}"` : ''}`);
+  if (approval) field('approval', `${approval.decision === 'approve' ? 'approved' : 'rejected'} by ${approval.approver} (${proofText(approval)}) at ${shortTime(approval.at)}, plan ${approval.planDigest.slice(0, 12)}…${approval.comment ? ` "${approval.comment}"` : ''}`);
   for (const u of d.updates) {
     const request = u.request as { approver?: string; decision?: string } | undefined;
     field('update', `${u.name}${request?.decision ? ` ${request.decision}` : ''}${request?.approver ? ` by ${request.approver}` : ''} at ${clock(u.acceptedAt)}${u.identity ? ` (client ${u.identity})` : ''}: ${u.failure ? `failed: ${u.failure}` : u.completedAt ? 'done' : 'in progress'}`);
