@@ -5,7 +5,9 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { auditRecord, toMarkdown } from '../../src/audit';
 import { approveRunbook, getProgress, startRunbook } from '../../src/client';
+import { readRun } from '../../src/run-detail';
 import type { Config } from '../../src/config';
 import { updateHostFile } from '../../src/host/host-file';
 import { signStatement } from '../../src/trust/sshsig';
@@ -104,6 +106,19 @@ describe('signed approvals (host in signed trust)', () => {
     assert.equal(report.approval?.approver, 'bob');
     assert.equal(report.approval?.fingerprint, keys.bob.fingerprint);
     assert.notEqual(await servingPid(service), pidBefore, 'the service was restarted');
+    const audit = toMarkdown([auditRecord(await readRun(client, run.workflowId, runId))]);
+    assert.match(audit, new RegExp(`Approved\\*\\*: by bob \\(verified: key ${keys.bob.fingerprint.replace(/[+/]/g, '\\$&')} of bob\\)`));
+    assert.match(audit, new RegExp(`by alice \\(verified: key ${keys.alice.fingerprint.replace(/[+/]/g, '\\$&')} of alice\\)`));
+  });
+
+  test('plan mode and doctor need no key: an unsigned plan on a signed host runs and changes nothing', async () => {
+    const pidBefore = await servingPid(service);
+    const run = await startRunbook(client, config, 'serviceRestart', restartInput(service, { mode: 'plan' }), { requestedBy: 'carol', origin: 'test' });
+    const report = (await run.handle.result()) as RunbookReport;
+    assert.equal(report.outcome, 'Planned');
+    assert.equal(report.triggeredBy, 'unverified:carol');
+    assert.ok(report.plan?.actions.some((a) => a.includes(service.spec.pidFile)), 'the plan names the pidfile it would use');
+    assert.equal(await servingPid(service), pidBefore);
   });
 
   test('an unsigned request is recorded as unverified:<name>, which no approver can match; the claimed person cannot approve it either', async () => {
