@@ -2,6 +2,7 @@
 // anything, but only where a start rule grants `freeInput` (service.ts checks that once the target
 // is known). Both surfaces send their explicit keys here, so a dotted key typed in chat and the
 // same key nested in an API body meet the same rule.
+import { z } from 'zod';
 import { InvalidRequestError } from '../client';
 import { isRunbookType, runbooks } from '../workflows/inputs';
 import { isInputKey, type RolesFile } from './access';
@@ -67,6 +68,11 @@ export const INLINE_SERVICE = 'service must name a service declared in the host\
 export function resolveRequest(presets: RolesFile['presets'], request: StartRequest): ResolvedRequest {
   const resolved = resolveKeys(presets, request);
   if (!isRunbookType(resolved.runbook)) throw new InvalidRequestError(`unknown runbook "${resolved.runbook}"; known: ${Object.keys(runbooks).join(', ')}`);
+  // The schema drops keys it does not know; a caller's `env` or `cwd` is refused instead, by name.
+  const schema = runbooks[resolved.runbook].input;
+  const known = schema instanceof z.ZodObject ? Object.keys(schema.shape) : undefined;
+  const stray = known && Object.keys(resolved.input).find((k) => !known.includes(k));
+  if (stray) throw new InvalidRequestError(`\`${stray}\` is not an input of ${resolved.runbook}; its inputs: ${known.filter((k) => !['requestedBy', 'request'].includes(k)).join(', ')}`);
   if (resolved.input.service !== undefined && typeof resolved.input.service !== 'string') throw new InvalidRequestError(INLINE_SERVICE);
   return resolved;
 }
