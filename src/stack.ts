@@ -72,11 +72,12 @@ async function chatOpsFiles(): Promise<{ rolesFile: string; tokensFile: string; 
     await mkdir(dir, { recursive: true });
     const roles = {
       users: {},
+      // This machine only: free input is fine here because the host file declares what can run.
       roles: {
-        operator: { start: [{ runbook: '*', targets: ['*'] }] },
-        approver: { approve: [{ runbook: '*', targets: ['*'] }] },
+        operator: { start: [{ runbook: '*', targets: ['*'], freeInput: true }], read: [{ runbook: '*', targets: ['*'] }] },
+        approver: { approve: [{ runbook: '*', targets: ['*'] }], read: [{ runbook: '*', targets: ['*'] }] },
       },
-      presets: {},
+      presets: { 'demo-api': { runbook: 'serviceRestart', input: { service: 'demo-api' }, open: ['waitHealthySeconds', 'checks'] } },
     };
     const tokens = { operator: randomBytes(24).toString('hex'), approver: randomBytes(24).toString('hex') };
     const sha = (t: string) => createHash('sha256').update(t).digest('hex');

@@ -45,6 +45,7 @@ describe('signed approvals (host in signed trust)', () => {
           people: {
             alice: { identities: ['alice', 'slack:UALICE'], runbooks: ['*'] },
             bob: { identities: ['bob'], runbooks: ['serviceRestart'] },
+            carol: { identities: ['slack:UCAROL'], runbooks: ['serviceRestart'] },
           },
         },
       };
@@ -109,6 +110,13 @@ describe('signed approvals (host in signed trust)', () => {
     const audit = toMarkdown([auditRecord(await readRun(client, run.workflowId, runId))]);
     assert.match(audit, new RegExp(`Approved\\*\\*: by bob \\(verified: key ${keys.bob.fingerprint.replace(/[+/]/g, '\\$&')} of bob\\)`));
     assert.match(audit, new RegExp(`by alice \\(verified: key ${keys.alice.fingerprint.replace(/[+/]/g, '\\$&')} of alice\\)`));
+  });
+
+  test("the chat service's key approves for a Slack user it vouches for; the report names the user and the chat key", async () => {
+    const { run, planDigest, runId } = await startAsAlice(true);
+    const approval = await approveRunbook(client, run.workflowId, { approver: 'slack:UCAROL', decision: 'approve', planDigest, runId, signature: await signStatement(keys.chatops.file, statementFor(run.workflowId, runId, planDigest, 'slack:UCAROL')) });
+    assert.deepEqual([approval.approver, approval.signer, approval.fingerprint, approval.verified], ['slack:UCAROL', 'chatops', keys.chatops.fingerprint, true]);
+    assert.equal(((await run.handle.result()) as RunbookReport).outcome, 'Succeeded');
   });
 
   test('plan mode and doctor need no key: an unsigned plan on a signed host runs and changes nothing', async () => {

@@ -1,4 +1,4 @@
-// The routes' rules without a worker: a stand-in Temporal client records exactly what would have been
+// A FAKE Temporal client (named in the file name): the routes' rules without a worker; a stand-in client records exactly what would have been
 // sent (start input, approve Update), so each test sees what reached Temporal, and what did not.
 // Presets lock fields, reads need a role, identities are namespaced, error bodies carry a reason
 // (an internal error only its log id), and the service's own key signs what it forwards.
