@@ -55,7 +55,8 @@ export async function startLanceDemo(client: Client, config: Config, options: { 
   // machine's development services file (the one `npm start` writes), and the sandbox as a data root.
   await updateHostFile(options.servicesFile, (file) => ({
     ...file,
-    dataRoots: [...new Set([...(file.dataRoots ?? []), options.dir])],
+    // A sandbox already under a declared root adds nothing.
+    dataRoots: (file.dataRoots ?? []).some((root) => options.dir === root || options.dir.startsWith(`${root}/`)) ? file.dataRoots : [...(file.dataRoots ?? []), options.dir],
     services: { ...file.services, 'images-api': service },
   }));
   say(`declared service images-api and data root ${options.dir} in ${options.servicesFile}`);
