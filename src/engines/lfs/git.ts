@@ -8,14 +8,20 @@ import { NotAGitRepositoryError } from './errors';
 /** git output can be large for big trees and histories; execa's default limit is 100 MB. */
 const MAX_GIT_OUTPUT = 1024 * 1024 * 1024;
 
+/**
+ * The repository is data from a runbook's input, and its config could name programs for git to run
+ * (an fsmonitor, hooks): read-only git never needs either, so both are switched off.
+ */
+const UNTRUSTED_REPO = ['-c', 'core.fsmonitor=false', '-c', 'core.hooksPath=/dev/null'];
+
 /** git's stdout as text (`input` on its stdin); throws execa's error on a non-zero exit. */
 export async function git(cwd: string, args: string[], input?: string): Promise<string> {
-  const result = await execa('git', args, { cwd, input, maxBuffer: MAX_GIT_OUTPUT, stripFinalNewline: false, env: { GIT_TERMINAL_PROMPT: '0' } });
+  const result = await execa('git', [...UNTRUSTED_REPO, ...args], { cwd, input, maxBuffer: MAX_GIT_OUTPUT, stripFinalNewline: false, env: { GIT_TERMINAL_PROMPT: '0' } });
   return result.stdout;
 }
 
 async function gitBytes(cwd: string, args: string[], input: string): Promise<Uint8Array> {
-  const result = await execa('git', args, { cwd, input, encoding: 'buffer', maxBuffer: MAX_GIT_OUTPUT, env: { GIT_TERMINAL_PROMPT: '0' } });
+  const result = await execa('git', [...UNTRUSTED_REPO, ...args], { cwd, input, encoding: 'buffer', maxBuffer: MAX_GIT_OUTPUT, env: { GIT_TERMINAL_PROMPT: '0' } });
   return result.stdout;
 }
 
