@@ -116,7 +116,8 @@ export function auditRecord(detail: RunDetail): AuditRecord {
   const restore = stepEvidence(steps, 'restore');
   const verify = stepEvidence(steps, 'verify');
   const started = stepEvidence(steps, 'start') ?? stepEvidence(steps, 'start-backend');
-  const before = (diagnosis?.pid as number | undefined) ?? undefined;
+  // describeService's evidence is { view, status }: the pid is the status's (older runs: the status itself).
+  const before = num((diagnosis?.status as { pid?: unknown } | undefined)?.pid) ?? num(diagnosis?.pid);
   const input = detail.input as { mode?: string } | undefined;
   const filesMoved = report?.filesMoved ?? [];
   const retried = (steps ?? []).filter((s) => s.attempts > 1 || s.state === 'failed').map((s) => ({ name: s.name, attempts: s.attempts, state: s.state }));
