@@ -312,9 +312,9 @@ describe('show: the timeline from the workflow history', () => {
   });
 
   test('show of an unknown workflow ID: exit 2', async () => {
-    const r = await runbook(['show', 'serviceRestart:nowhere/exec/nothing']);
+    const r = await runbook(['show', 'serviceRestart:nowhere/nothing']);
     assert.equal(r.exitCode, 2, shown(r));
-    assert.match(r.stderr, /runbook: no run serviceRestart:nowhere\/exec\/nothing in this namespace/);
+    assert.match(r.stderr, /runbook: no run serviceRestart:nowhere\/nothing in this namespace/);
   });
 });
 
@@ -357,9 +357,9 @@ describe('cancel', () => {
   });
 
   test('an unknown workflow ID: exit 2 with a clear message', async () => {
-    const r = await runbook(['cancel', 'serviceRestart:nowhere/exec/nothing']);
+    const r = await runbook(['cancel', 'serviceRestart:nowhere/nothing']);
     assert.equal(r.exitCode, 2, shown(r));
-    assert.match(r.stderr, /^runbook: no run serviceRestart:nowhere\/exec\/nothing in this namespace: nothing to cancel$/m, shown(r));
+    assert.match(r.stderr, /^runbook: no run serviceRestart:nowhere\/nothing in this namespace: nothing to cancel$/m, shown(r));
     assert.equal(r.stdout, '');
   });
 });
@@ -437,7 +437,7 @@ describe('bad time and filter arguments exit 2 naming the option', () => {
 
 describe('retention', () => {
   test('audit further back than the namespace keeps runs: a warning naming the retention', async () => {
-    const r = await runbook(['audit', '--since', '30d', '--target', 'nowhere/exec/nothing']);
+    const r = await runbook(['audit', '--since', '30d', '--target', 'nowhere/nothing']);
     assert.equal(r.exitCode, 0, shown(r));
     assert.equal(r.stdout, '');
     assert.match(r.stderr, /^runbook: namespace default keeps closed runs for 24h00m: runs closed before .* are gone and not listed$/m, shown(r));

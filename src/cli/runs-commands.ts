@@ -45,7 +45,7 @@ type FilterOptions = Omit<RunFilters, 'workflowId' | 'limit'>;
 function withFilterOptions(command: Command): Command {
   return command
     .option('--runbook <name>', 'only this runbook, e.g. serviceRestart')
-    .option('--target <target>', 'only this target, e.g. myhost/exec/demo-api')
+    .option('--target <target>', 'only this target, e.g. myhost/images-api')
     .option('--status <status>', 'a runbook outcome (Succeeded, Failed, AwaitingApproval, …) or a Temporal status (Running, Completed, Canceled, …)', statusArg)
     .option('--triggered-by <name>', 'only runs asked for by this person (TriggeredBy)');
 }
