@@ -17,7 +17,7 @@ import { signStatement } from '../../src/trust/sshsig';
 import type { ApprovalStatement } from '../../src/trust/statements';
 import { serviceRestartInput, lanceRestoreInput, describeIssues } from '../../src/workflows/inputs';
 import { resolveTarget } from '../../src/workflows/targets';
-import { keyRing, type KeyRing, type TestKey } from '../trust/keys';
+import { approvalKeys, keyRing, type ApprovalKeys, type KeyRing } from '../trust/keys';
 import { expectUntouched, makeSandbox, type Sandbox } from './sandbox';
 
 describe('hostile runbook input', () => {
@@ -26,7 +26,7 @@ describe('hostile runbook input', () => {
   let hostFile: string;
   let data: string;
   let ring: KeyRing;
-  let keys: Record<'alice' | 'bob' | 'mallory' | 'chatops', TestKey>;
+  let keys: ApprovalKeys;
   const envBefore = process.env.RUNBOOK_SERVICES_FILE;
 
   before(async () => {
@@ -37,12 +37,9 @@ describe('hostile runbook input', () => {
     await symlink(join(data, 'images.lance'), join(data, 'alias.lance'));
     await mkdir(`${sb.root}/data-evil/t.lance`, { recursive: true });
     ring = await keyRing();
-    keys = { alice: await ring.key('alice'), bob: await ring.key('bob'), mallory: await ring.key('mallory'), chatops: await ring.key('chatops') };
-    const allowedSigners = await ring.allowedSigners([
-      ['alice', keys.alice, 'namespaces="runbook-approval"'],
-      ['bob', keys.bob, 'namespaces="runbook-approval"'],
-      ['chatops', keys.chatops, 'namespaces="runbook-approval"'],
-    ]);
+    const cast = await approvalKeys(ring);
+    keys = cast.keys;
+    const { allowedSigners } = cast;
     // The host's own file lives outside the sandbox: it is the host's word, not the attacker's.
     hostDir = await mkdtemp(join(tmpdir(), 'hostile-host-'));
     hostFile = join(hostDir, 'services.json');

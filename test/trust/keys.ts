@@ -47,3 +47,15 @@ export async function keyRing(): Promise<KeyRing> {
     close: () => rm(dir, { recursive: true, force: true }),
   };
 }
+
+export type ApprovalKeys = Record<'alice' | 'bob' | 'mallory' | 'chatops', TestKey>;
+
+/**
+ * The cast of the approval tests: alice, bob and the chat service (`chatops`) in allowed_signers for
+ * namespace runbook-approval; mallory has a key nobody lists.
+ */
+export async function approvalKeys(ring: KeyRing): Promise<{ keys: ApprovalKeys; allowedSigners: string }> {
+  const keys = { alice: await ring.key('alice'), bob: await ring.key('bob'), mallory: await ring.key('mallory'), chatops: await ring.key('chatops') };
+  const allowedSigners = await ring.allowedSigners((['alice', 'bob', 'chatops'] as const).map((name) => [name, keys[name], 'namespaces="runbook-approval"']));
+  return { keys, allowedSigners };
+}

@@ -15,25 +15,22 @@ import type { ApprovalStatement } from '../../src/trust/statements';
 import type { RunbookReport } from '../../src/workflows/report';
 import { makeService, restartInput, servingPid, testServicesFile, waitFor, type TestService } from '../helpers/service';
 import { startWorker, testClient, testConfig } from '../helpers/temporal';
-import { keyRing, type KeyRing, type TestKey } from '../trust/keys';
+import { approvalKeys, keyRing, type ApprovalKeys, type KeyRing } from '../trust/keys';
 
 describe('signed approvals (host in signed trust)', () => {
   let config: Config;
   let client: Client;
   let worker: { stop(): Promise<void> };
   let ring: KeyRing;
-  let keys: Record<'alice' | 'bob' | 'mallory' | 'chatops', TestKey>;
+  let keys: ApprovalKeys;
   let service: TestService;
   let hostFileBefore: unknown;
 
   before(async () => {
     ring = await keyRing();
-    keys = { alice: await ring.key('alice'), bob: await ring.key('bob'), mallory: await ring.key('mallory'), chatops: await ring.key('chatops') };
-    const allowedSigners = await ring.allowedSigners([
-      ['alice', keys.alice, 'namespaces="runbook-approval"'],
-      ['bob', keys.bob, 'namespaces="runbook-approval"'],
-      ['chatops', keys.chatops, 'namespaces="runbook-approval"'],
-    ]);
+    const cast = await approvalKeys(ring);
+    keys = cast.keys;
+    const { allowedSigners } = cast;
     await updateHostFile(testServicesFile(), (file) => {
       hostFileBefore = structuredClone(file);
       return {
