@@ -91,7 +91,7 @@ const proofOf = (a: Approval): Proof => ({ ...(a.verified !== undefined ? { veri
 /** `verified: key SHA256:… of bob`, or why it was not verified. */
 export function proofText(p: Proof): string {
   if (p.verified) return `verified: key ${p.fingerprint ?? '?'} of ${p.signer ?? '?'}`;
-  return p.verified === false ? 'unsigned, taken as given (development trust)' : 'not verified (recorded before signed approvals)';
+  return p.verified === false ? 'unsigned: development trust' : 'not verified: recorded before signed approvals';
 }
 
 /** The approval answer: the report's, else the history's last accepted `approve` update. */

@@ -154,10 +154,13 @@ const handlers: Partial<Record<proto.temporal.api.enums.v1.EventType, Handler>> 
   [EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED]: on('activityTaskScheduledEventAttributes', (a, r) => {
     const activityId = a.activityId ?? '';
     const step = /^step:(undo-)?(\d+)$/.exec(activityId);
+    // The host's signature checks are not steps: named after what they check.
+    const check = /^check:\d+:(.+)$/.exec(activityId);
     const run: ActivityRun = {
       activityId,
       activityType: a.activityType?.name ?? '?',
       ...(step ? { kind: step[1] ? ('undo' as const) : ('step' as const), index: Number(step[2]) } : {}),
+      ...(check ? { step: `(${check[1]})` } : {}),
       scheduledAt: r.at,
       attempts: 0,
       state: 'scheduled',

@@ -133,7 +133,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     assert.equal(cli.origin, 'cli');
     assert.equal(cli.triggeredBy, 'alice');
     assert.equal(cli.approvedBy, 'bob');
-    assert.deepEqual({ ...cli.approval, at: undefined }, { approver: 'bob', decision: 'approve', planDigest: digest, comment: 'after the backup', from: 'report', at: undefined });
+    assert.deepEqual({ ...cli.approval, at: undefined }, { approver: 'bob', decision: 'approve', planDigest: digest, comment: 'after the backup', verified: false, from: 'report', at: undefined });
     assert.equal(cli.status, 'COMPLETED');
     assert.equal(cli.outcome, 'Succeeded');
     assert.equal(cli.changed, true);
@@ -179,7 +179,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
     assert.match(row('audit-chat') ?? '', /\| carol \| chat \| {2}\| Succeeded \|/, shown(r));
     assert.match(row('audit-ui') ?? '', /\| dave \| ui \| {2}\| Succeeded \|/, shown(r));
     assert.match(r.stdout, new RegExp(`### ${fromCli.workflowId.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&')}\n\n- \\*\\*Run ID\\*\\*: \`${fromCli.runId}\``));
-    assert.match(r.stdout, new RegExp(`- \\*\\*Approved\\*\\*: by bob at .*, plan \`${digest}\`: "after the backup"`));
+    assert.match(r.stdout, new RegExp(`- \\*\\*Approved\\*\\*: by bob \\(unsigned: development trust\\) at .*, plan \`${digest}\`: "after the backup"`));
   });
 
   test('list --status Succeeded --runbook serviceRestart: only succeeded runs; --triggered-by and the table', async () => {
@@ -231,7 +231,7 @@ describe('runs from the CLI, the chat service and the Web UI', () => {
 
     const text = await runbook(['show', fromCli.workflowId, '--run-id', fromCli.runId.slice(0, 8)]);
     assert.equal(text.exitCode, 0, shown(text));
-    assert.match(text.stdout, /^ {2}approval +approved by bob at .*, plan [0-9a-f]{12}… "after the backup"$/m, shown(text));
+    assert.match(text.stdout, /^ {2}approval +approved by bob \(unsigned: development trust\) at .*, plan [0-9a-f]{12}… "after the backup"$/m, shown(text));
     assert.match(text.stdout, /^ {2}update +approve approve by bob at [\d:.]+ \(client .*\): done$/m, shown(text));
     assert.match(text.stdout, /^ {2}went +Running [\d:.]+ → AwaitingApproval [\d:.]+ → Running [\d:.]+ → Succeeded [\d:.]+$/m, shown(text));
   });
@@ -303,7 +303,7 @@ describe('show: the timeline from the workflow history', () => {
       assert.equal(record?.status, 'RUNNING', shown(audit));
       assert.equal(record?.origin, 'api');
       assert.equal(record?.approvedBy, 'bob');
-      assert.deepEqual(record?.approval, { approver: 'bob', decision: 'approve', planDigest: approval.planDigest, at: approval.at, from: 'history' });
+      assert.deepEqual(record?.approval, { approver: 'bob', decision: 'approve', planDigest: approval.planDigest, at: approval.at, verified: false, from: 'history' });
       assert.equal(record?.changed, true, 'the service was stopped and started');
       assert.equal(record?.closeTime, undefined);
     } finally {

@@ -85,6 +85,14 @@ export class Runbook {
    * step record, its own activity ID, a few attempts.
    */
   async onHost<T>(what: string, call: (a: Activities) => Promise<T>): Promise<T> {
+    try {
+      return await this.callOnHost(what, call);
+    } catch (err) {
+      throw noWorkerFailure(err, this.queue) ?? err;
+    }
+  }
+
+  private callOnHost<T>(what: string, call: (a: Activities) => Promise<T>): Promise<T> {
     return call(
       proxyActivities<Activities>({
         taskQueue: this.queue,
