@@ -29,6 +29,8 @@ export function evidenceSummary(evidence: unknown, max = 100): string {
     if (n !== undefined) lists.push(`${key}: ${n}`);
     else if (typeof value === 'number') numbers.push(`${key}=${value}`);
     else if (typeof value === 'boolean' || (typeof value === 'string' && value.length <= 24)) others.push(`${key}=${value}`);
+    // A nested state in the engine's own words (a service's status: `pid 123 alive`).
+    else if (value && typeof value === 'object' && typeof (value as { detail?: unknown }).detail === 'string') others.push(`${key}: ${(value as { detail: string }).detail}`);
   }
   return brief([...lists, ...numbers, ...others].join(', '), max);
 }
