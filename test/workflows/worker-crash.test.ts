@@ -31,8 +31,11 @@ test('a worker killed with SIGKILL during a long step: the run resumes on a new 
   const oldPid = await waitFor('the service', () => servingPid(service));
 
   const first = await spawnWorker(config, workers);
-  const metrics = await get(first.metricsUrl);
-  assert.ok('body' in metrics && /temporal_/.test(metrics.body), 'the worker serves Prometheus metrics from the SDK runtime');
+  // The endpoint answers once the runtime is installed; the SDK's series appear once its workers poll.
+  await waitFor('the worker to serve Prometheus metrics from the SDK runtime', async () => {
+    const metrics = await get(first.metricsUrl);
+    return 'body' in metrics && /temporal_/.test(metrics.body);
+  }, 30_000);
 
   const run = await startRunbook(client, config, 'serviceRestart', {
     mode: 'apply',
