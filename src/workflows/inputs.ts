@@ -17,7 +17,7 @@ const durationMs = (text: string) => {
 const atMost = (limit: string) => duration.refine((d) => durationMs(d) <= durationMs(limit), `must be at most ${limit}`);
 
 /** Fields every runbook takes. */
-export const baseInput = z.object({
+export const baseInput = z.strictObject({
   mode: z.enum(['plan', 'apply']).default('plan')
     .describe('plan: read-only diagnosis that returns the plan; apply: diagnose, approve, then change'),
   approval: z.enum(['required', 'auto']).default('required')
@@ -111,6 +111,11 @@ export function isRunbookType(name: string): name is RunbookType {
 /** One line per problem, each naming the field: `service.pidFile: must be an absolute path`. */
 export function describeIssues(error: z.ZodError): string {
   return error.issues
-    .map((issue) => `${issue.path.length ? issue.path.join('.') : '(input)'}: ${issue.message}`)
+    .map((issue) => {
+      const at = (path: PropertyKey[]) => path.map(String).join('.');
+      // An unknown field is refused, not dropped: an old `smokeChecks` must not silently do nothing.
+      if (issue.code === 'unrecognized_keys') return issue.keys.map((k) => `${at([...issue.path, k])}: unknown field`).join('; ');
+      return `${issue.path.length ? at(issue.path) : '(input)'}: ${issue.message}`;
+    })
     .join('; ');
 }

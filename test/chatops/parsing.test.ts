@@ -73,7 +73,7 @@ describe('slash command text', () => {
 
 describe('roles and tokens files', () => {
   test('an invalid roles file names the field and why', () => {
-    assert.throws(() => parseRolesFile({ users: {}, roles: { r: { start: [], write: [] } } }, 'r.json'), /roles\.r: Unrecognized key: "write"/);
+    assert.throws(() => parseRolesFile({ users: {}, roles: { r: { start: [], write: [] } } }, 'r.json'), /roles\.r\.write: unknown field/);
     const bad = (data: unknown) => assert.throws(() => parseRolesFile(data, '/etc/roles.json'), ConfigFileError);
     bad({});
     assert.throws(

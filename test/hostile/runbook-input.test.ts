@@ -140,6 +140,7 @@ describe('hostile runbook input', () => {
     test('hostWaitTimeout above 1h', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', hostWaitTimeout: '2h' }, /hostWaitTimeout: must be at most 1h/));
     test('a duration with a huge number', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', approvalTimeout: '99999999999999s' }, /approvalTimeout/));
     test('waitHealthySeconds above an hour', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', waitHealthySeconds: 1e9 }, /waitHealthySeconds/));
+    test('fields the input does not have (an old smokeChecks, env) are refused, not dropped', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', smokeChecks: [{ url: 'http://169.254.169.254/' }], env: { LD_PRELOAD: '/x.so' } }, /smokeChecks: unknown field; env: unknown field/));
     test('an oversized request signature', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', request: { signature: 'x'.repeat(9000), at: new Date().toISOString() } }, /request\.signature/));
   });
 
