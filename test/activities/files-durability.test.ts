@@ -10,9 +10,9 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, symlink, writeF
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { moveRecorded, readJournal, snapshotTree } from '../../src/activities/files';
+import { failure } from './adapter-helpers';
 
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 const env = new MockActivityEnvironment(undefined, { logger: quiet });
@@ -27,14 +27,7 @@ let n = 0;
 const sha = (text: string) => createHash('sha256').update(text).digest('hex');
 const tree = async (dir: string) => (await readdir(dir, { recursive: true })).sort();
 
-function safetyViolation(...words: string[]) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.type, 'SafetyViolation', err.message);
-    for (const word of words) assert.ok(err.message.includes(word), `${JSON.stringify(err.message)} should mention ${JSON.stringify(word)}`);
-    return true;
-  };
-}
+const safetyViolation = (...words: string[]) => failure('SafetyViolation', ...words);
 
 before(async () => {
   work = await realpath(await mkdtemp(join(tmpdir(), 'files-durability-')));

@@ -2,7 +2,7 @@
 // outside the table while the copy runs (through the copy's own beforeItem hook) stops it with
 // UnsafePathError naming the directory, and nothing is written outside: not the file, not its temp.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, readdir, readFile, realpath, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -10,19 +10,14 @@ import { join } from 'node:path';
 import { after, before, beforeEach, describe, it } from 'node:test';
 import { isUnsafePathError } from '../../src/engines/lance/errors';
 import { copyVerifiedObjects, type CopyVerifiedItem } from '../../src/engines/lfs/store';
+import { writeObject } from '../helpers/lfs-objects';
 
 let work: string;
 let table: string;
 let outside: string;
 let n = 0;
 
-async function object(bytes: Buffer): Promise<{ path: string; oid: string; size: number }> {
-  const oid = createHash('sha256').update(bytes).digest('hex');
-  const path = join(work, 'objects', oid);
-  await mkdir(join(work, 'objects'), { recursive: true });
-  await writeFile(path, bytes);
-  return { path, oid, size: bytes.length };
-}
+const object = (bytes: Buffer) => writeObject(work, bytes);
 
 const item = (o: { path: string; oid: string; size: number }, rel: string): CopyVerifiedItem => ({ objectPath: o.path, pointer: { oid: o.oid, size: o.size }, destination: join(table, rel) });
 

@@ -2,13 +2,14 @@
 // inside a file every 64 MiB, a per-file callback once the file is durable, and an AbortSignal
 // checked between chunks that leaves no temp file and no destination behind.
 import assert from 'node:assert/strict';
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { copyVerifiedObject, copyVerifiedObjects, hashFile, isAbortError, type CopyVerifiedItem } from '../../src/engines/lfs/store';
+import { writeObject } from '../helpers/lfs-objects';
 
 const MiB = 1024 * 1024;
 /** Over 64 MiB, so at least one progress call comes from inside the file. */
@@ -17,13 +18,7 @@ const BIG = 67 * MiB + 123;
 let work: string;
 let big: CopyVerifiedItem['pointer'] & { path: string };
 
-async function object(bytes: Buffer): Promise<{ path: string; oid: string; size: number }> {
-  const oid = createHash('sha256').update(bytes).digest('hex');
-  const path = join(work, 'objects', oid);
-  await mkdir(join(work, 'objects'), { recursive: true });
-  await writeFile(path, bytes);
-  return { path, oid, size: bytes.length };
-}
+const object = (bytes: Buffer) => writeObject(work, bytes);
 
 const item = (o: { path: string; oid: string; size: number }, destination: string): CopyVerifiedItem => ({ objectPath: o.path, pointer: { oid: o.oid, size: o.size }, destination });
 const leftovers = async (dir: string) => (await readdir(dir).catch(() => [] as string[])).filter((f) => f.includes('.restore-tmp-'));

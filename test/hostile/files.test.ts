@@ -12,7 +12,6 @@ import { mkdir, mkdtemp, readFile, rm, symlink, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { ApplicationFailure } from '@temporalio/common';
 import { MockActivityEnvironment } from '@temporalio/testing';
 import { moveRecorded, snapshotTree } from '../../src/activities/files';
 import { restoreLanceFiles } from '../../src/activities/lance-restore';
@@ -20,6 +19,7 @@ import { isUnsafePathError } from '../../src/engines/lance/errors';
 import { copyVerifiedObjects, type CopyVerifiedItem } from '../../src/engines/lfs/store';
 import { lfsObjectRelPath } from '../../src/format/lfs/pointer';
 import { expectUntouched, makeSandbox, type Sandbox } from './sandbox';
+import { failure } from '../activities/adapter-helpers';
 
 const quiet = { log() {}, trace() {}, debug() {}, info() {}, warn() {}, error() {} };
 
@@ -58,14 +58,7 @@ function unsafeNaming(component: string) {
   };
 }
 
-function safetyViolation(...words: string[]) {
-  return (err: unknown) => {
-    assert.ok(err instanceof ApplicationFailure, `expected an ApplicationFailure, got ${String(err)}`);
-    assert.equal(err.type, 'SafetyViolation', err.message);
-    for (const word of words) assert.ok(err.message.includes(word), `${JSON.stringify(err.message)} should mention ${JSON.stringify(word)}`);
-    return true;
-  };
-}
+const safetyViolation = (...words: string[]) => failure('SafetyViolation', ...words);
 
 let hostDir: string;
 const servicesFileBefore = process.env.RUNBOOK_SERVICES_FILE;
