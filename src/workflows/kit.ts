@@ -85,24 +85,19 @@ export class Runbook {
    * step record, its own activity ID, a few attempts.
    */
   async onHost<T>(what: string, call: (a: Activities) => Promise<T>): Promise<T> {
+    const options: ActivityOptions = {
+      taskQueue: this.queue,
+      activityId: `check:${this.checks++}:${what}`,
+      summary: what,
+      scheduleToStartTimeout: this.input.hostWaitTimeout as Duration,
+      startToCloseTimeout: '1m',
+      retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
+    };
     try {
-      return await this.callOnHost(what, call);
+      return await call(proxyActivities<Activities>(options));
     } catch (err) {
       throw noWorkerFailure(err, this.queue) ?? err;
     }
-  }
-
-  private callOnHost<T>(what: string, call: (a: Activities) => Promise<T>): Promise<T> {
-    return call(
-      proxyActivities<Activities>({
-        taskQueue: this.queue,
-        activityId: `check:${this.checks++}:${what}`,
-        summary: what,
-        scheduleToStartTimeout: this.input.hostWaitTimeout as Duration,
-        startToCloseTimeout: '1m',
-        retry: { initialInterval: '1s', maximumAttempts: 3, nonRetryableErrorTypes: NON_RETRYABLE },
-      }),
-    );
   }
 
   /** Runs one activity as a step on the target's host, recording state, attempts and evidence. */
