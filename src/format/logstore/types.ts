@@ -34,6 +34,13 @@ export interface LogVerdict {
   records: number;
   /** Chunk header format seen: 7-byte legacy, 11-byte recyclable, 19-byte WAL-sync. */
   headerFormat: 'legacy' | 'recyclable' | 'wal-sync' | 'none';
+  /**
+   * clean only, when the log ends before EOF as Pebble reads it: at its EOF trailer (a recyclable
+   * header carrying the next log number) or at stale chunks of another log (a recycled file).
+   */
+  stoppedAt?: { offset: number; reason: 'eof-trailer' | 'stale-chunk' };
+  /** Not clean: what was found where, in words (for a tail too, which has no `corruption`). */
+  detail?: string;
 }
 
 export interface LogRecord {
