@@ -334,7 +334,18 @@ describe('scanLogFile', () => {
       assert.deepEqual(v, mem.verdict, name);
       assert.deepEqual(fromFile, mem.records, name);
       assert.ok(progress.length >= 1 && progress.every((n, i) => i === 0 || n > progress[i - 1]!), name);
+      // Once a valid record follows the problem nothing can change the verdict: reading stops.
+      if (name === 'corrupt') assert.ok(progress.at(-1)! < bytes.length, `read ${progress.at(-1)} of ${bytes.length}`);
     }
+  });
+
+  test('a file of exactly one read: clean, one record', async () => {
+    const path = join(dir, 'exact.log');
+    const log = encodeLog([payload(READ_SIZE - 7 * (READ_SIZE / BLOCK_SIZE))]);
+    assert.equal(log.bytes.length, READ_SIZE);
+    await writeFile(path, log.bytes);
+    assert.deepEqual(await scanLogFile(path), scanLogBytes(log.bytes));
+    expectVerdict(await scanLogFile(path), { status: 'clean', records: 1, validBytes: READ_SIZE });
   });
 
   test('an aborted signal stops the scan with AbortError', async () => {
