@@ -2,10 +2,12 @@
 // Set-up shared by `npm start` and `npm test` on a fresh clone: the Debian packages the command needs
 // (installed with apt-get when running as root, else exit 2 with the command to run), npm
 // dependencies, then the Temporal CLI (PATH or TEMPORAL_CLI, else built once with Go into
-// .tools/bin), then runs the given command with TEMPORAL_CLI pointing at it. Plain Node and no
-// dependencies: it runs before they exist.
+// .tools/bin) and storectl (tools/storectl, built with Go into .tools/bin and rebuilt when its
+// sources change), then runs the given command with TEMPORAL_CLI and STORECTL pointing at them.
+// Plain Node and no dependencies: it runs before they exist.
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
+const crypto = require('node:crypto');
 const fs = require('node:fs');
 const path = require('node:path');
 
@@ -89,6 +91,27 @@ function ensureDependencies() {
   if (r.status !== 0) fail('npm ci failed');
 }
 
+// Scripts that run storectl, the Go helper that asks the real goleveldb/Pebble engines: the worker
+// (start), the tests and the benchmarks.
+const NEEDS_STORECTL = ['start', 'test', 'bench'];
+
+function findGo() {
+  return onPath('go') || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
+}
+
+/**
+ * `go` and its version, or exit 2: `missing` is said when there is no Go at all, `building` names
+ * what needs Go 1.25 or newer when the installed one is older.
+ */
+function goFor(missing, building) {
+  const go = findGo();
+  if (!go) fail(missing);
+  const goVersion = spawnSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' }).stdout.trim();
+  const [, major, minor] = /^go(\d+)\.(\d+)/.exec(goVersion) || [];
+  if (!(Number(major) > 1 || Number(minor) >= 25)) fail(`${building} needs Go 1.25 or newer; ${go} is ${goVersion || 'unknown'}`);
+  return { go, goVersion };
+}
+
 function versionOf(binary) {
   const r = spawnSync(binary, ['--version'], { encoding: 'utf8' });
   return r.status === 0 ? r.stdout.trim() : undefined;
@@ -104,11 +127,10 @@ function ensureTemporalCli() {
   const fromPath = onPath('temporal');
   if (fromPath && versionOf(fromPath)) return fromPath;
 
-  const go = onPath('go') || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
-  if (!go) fail('the Temporal CLI is missing and Go is not installed to build it: install Go 1.25 or newer (https://go.dev/dl), or set TEMPORAL_CLI to a temporal binary');
-  const goVersion = spawnSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' }).stdout.trim();
-  const [, major, minor] = /^go(\d+)\.(\d+)/.exec(goVersion) || [];
-  if (!(Number(major) > 1 || Number(minor) >= 25)) fail(`building the Temporal CLI needs Go 1.25 or newer; ${go} is ${goVersion || 'unknown'}`);
+  const { go, goVersion } = goFor(
+    'the Temporal CLI is missing and Go is not installed to build it: install Go 1.25 or newer (https://go.dev/dl), or set TEMPORAL_CLI to a temporal binary',
+    'building the Temporal CLI',
+  );
   say(`building the Temporal CLI v${TEMPORAL_VERSION} with ${goVersion} into ${toolsBin} (once; takes a few minutes)`);
   const r = spawnSync(
     go,
@@ -119,16 +141,72 @@ function ensureTemporalCli() {
   return cached;
 }
 
+const storectlSrc = path.join(root, 'tools', 'storectl');
+
+/** sha256 over the names and bytes of go.mod, go.sum and *.go: what the binary is built from. */
+function storectlSourceHash() {
+  if (!fs.existsSync(path.join(storectlSrc, 'go.mod'))) fail(`${storectlSrc}/go.mod is missing: storectl cannot be built from this checkout`);
+  const names = fs.readdirSync(storectlSrc).filter((n) => n === 'go.mod' || n === 'go.sum' || n.endsWith('.go')).sort();
+  const h = crypto.createHash('sha256');
+  for (const name of names) {
+    const bytes = fs.readFileSync(path.join(storectlSrc, name));
+    h.update(`${name}\0${bytes.length}\0`).update(bytes);
+  }
+  return h.digest('hex');
+}
+
+const runs = (binary) => spawnSync(binary, ['help'], { encoding: 'utf8' }).status === 0;
+
+/**
+ * storectl from tools/storectl: built into .tools/bin when missing or when its sources changed
+ * (a stamp beside it holds the hash of the sources it was built from). STORECTL names a binary to
+ * use instead. The pinned go.sum is used as is (-mod=readonly), with the installed Go only
+ * (GOTOOLCHAIN=local) and no cgo, so the build is the same on every machine.
+ */
+function ensureStorectl() {
+  if (process.env.STORECTL) {
+    if (!runs(process.env.STORECTL)) fail(`STORECTL=${process.env.STORECTL} does not run`);
+    return process.env.STORECTL;
+  }
+  const binary = path.join(toolsBin, 'storectl');
+  const stamp = `${binary}.stamp`;
+  const want = storectlSourceHash();
+  const have = fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8').trim() : undefined;
+  if (have === want && runs(binary)) return binary;
+  const { go, goVersion } = goFor(
+    `storectl (the goleveldb/Pebble helper in tools/storectl) is ${have ? 'out of date' : 'not built'} and Go is not installed to build it: install Go 1.25 or newer (https://go.dev/dl), or set STORECTL to a storectl binary`,
+    'building storectl',
+  );
+  say(`building storectl with ${goVersion} into ${toolsBin} (${have ? 'its sources changed' : 'once; the first build downloads goleveldb and Pebble and takes a minute or two'})`);
+  fs.mkdirSync(toolsBin, { recursive: true });
+  // Built beside the binary and renamed over it, so a reader never sees half a binary.
+  const tmp = `${binary}.tmp-${process.pid}`;
+  const r = spawnSync(go, ['build', '-trimpath', '-o', tmp, '.'], {
+    cwd: storectlSrc,
+    stdio: 'inherit',
+    env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' },
+  });
+  if (r.status !== 0 || !runs(tmp)) {
+    fs.rmSync(tmp, { force: true });
+    fail('building storectl failed (see the go output above)');
+  }
+  fs.renameSync(tmp, binary);
+  fs.writeFileSync(stamp, `${want}\n`);
+  return binary;
+}
+
 const [command, ...args] = process.argv.slice(2);
 // System packages first: the quickest check, and the one a person may have to act on.
 ensureSystemPackages(scriptName(process.argv.slice(2)));
 ensureDependencies();
 const cli = ensureTemporalCli();
 say(`temporal CLI: ${cli} (${versionOf(cli)})`);
+const script = scriptName(process.argv.slice(2));
+const storectl = NEEDS_STORECTL.includes(script) ? ensureStorectl() : undefined;
 
 if (!command) process.exit(0);
 const chromium = chromiumPath();
-const env = { ...process.env, TEMPORAL_CLI: cli, ...(chromium ? { CHROMIUM_PATH: chromium } : {}) };
+const env = { ...process.env, TEMPORAL_CLI: cli, ...(storectl ? { STORECTL: storectl } : {}), ...(chromium ? { CHROMIUM_PATH: chromium } : {}) };
 const child = spawn(command, args, { cwd: root, stdio: 'inherit', env });
 // Ctrl-C reaches the whole process group; the child shuts its own children down, we wait for it.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

@@ -89,4 +89,19 @@ describe('set-up of system packages', () => {
     assert.doesNotMatch(r.stderr, /installing Debian packages/);
     assert.match(await readFile(marker, 'utf8'), /\/chromium$/);
   });
+
+  test('storectl: built into .tools/bin beside a stamp of its sources, reused while they are unchanged, handed to the command as STORECTL', async () => {
+    const marker = join(dir, 'storectl-ran');
+    const stamp = join(root, '.tools/bin/storectl.stamp');
+    const built = existsSync(stamp);
+    const r = await execa(process.execPath, [join(root, 'scripts/setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(marker)}, process.env.STORECTL)`], {
+      cwd: root,
+      reject: false,
+      env: { npm_lifecycle_event: 'test', STORECTL: '' },
+    });
+    assert.equal(r.exitCode, 0, r.stderr);
+    if (built) assert.doesNotMatch(r.stderr, /building storectl/, 'sources unchanged: no rebuild');
+    assert.equal(await readFile(marker, 'utf8'), join(root, '.tools/bin/storectl'));
+    assert.match(await readFile(stamp, 'utf8'), /^[0-9a-f]{64}\n$/);
+  });
 });
