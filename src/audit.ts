@@ -46,6 +46,10 @@ export interface AuditRecord {
   /** lanceRestore: rows of the version Lance read before (diagnosis) and after (verification). */
   rowsBefore?: number;
   rowsAfter?: number;
+  /** logStoreRecover: keys the engine could read before (the most of any way tried) and serves after; bytes of torn tails cut. */
+  keysBefore?: number;
+  keysAfter?: number;
+  bytesTruncated?: number;
   /** serviceRestart and backends: the pid before the run and the pid started by it. */
   pidBefore?: number;
   pidAfter?: number;
@@ -115,7 +119,7 @@ export function auditRecord(detail: RunDetail): AuditRecord {
   const diagnosis = stepEvidence(steps, 'diagnose');
   const restore = stepEvidence(steps, 'restore');
   const verify = stepEvidence(steps, 'verify');
-  const started = stepEvidence(steps, 'start') ?? stepEvidence(steps, 'start-backend');
+  const started = stepEvidence(steps, 'start') ?? stepEvidence(steps, 'start-backend') ?? stepEvidence(steps, 'start-service');
   // describeService's evidence is { view, status }: the pid is the status's (older runs: the status itself).
   const before = num((diagnosis?.status as { pid?: unknown } | undefined)?.pid) ?? num(diagnosis?.pid);
   const input = detail.input as { mode?: string } | undefined;
@@ -148,6 +152,9 @@ export function auditRecord(detail: RunDetail): AuditRecord {
     restoredBytes: num(restore?.bytes),
     rowsBefore: num(diagnosis?.currentRows),
     rowsAfter: num(verify?.countRows),
+    keysBefore: num((diagnosis?.predictions as { readableKeys?: unknown } | undefined)?.readableKeys),
+    keysAfter: num(verify?.keys),
+    bytesTruncated: num(stepEvidence(steps, 'truncate')?.bytesRemoved),
     pidBefore: num(before),
     pidAfter: num(started?.pid),
     compensations: report?.compensations.length ? report.compensations.map((c) => ({ name: c.name, state: c.state })) : undefined,
@@ -213,6 +220,8 @@ function changeSummary(r: AuditRecord): string {
   if (r.restoredFiles !== undefined) parts.push(`${r.restoredFiles} files restored`);
   if (r.filesMovedCount) parts.push(`${r.filesMovedCount} files moved`);
   if (r.rowsBefore !== undefined || r.rowsAfter !== undefined) parts.push(`rows ${r.rowsBefore ?? '?'} → ${r.rowsAfter ?? '?'}`);
+  if (r.keysBefore !== undefined || r.keysAfter !== undefined) parts.push(`keys ${r.keysBefore ?? '?'} → ${r.keysAfter ?? '?'}`);
+  if (r.bytesTruncated !== undefined) parts.push(`${r.bytesTruncated} bytes truncated`);
   if (r.pidAfter !== undefined) parts.push(`pid ${r.pidBefore ?? '-'} → ${r.pidAfter}`);
   if (!parts.length && r.changed !== undefined) parts.push(r.changed ? 'changed' : 'nothing changed');
   return parts.join('; ');

@@ -11,6 +11,11 @@ export function safetyViolation(message: string, details?: unknown): Application
   return ApplicationFailure.create({ type: 'SafetyViolation', message, nonRetryable: true, details: details === undefined ? [] : [details] });
 }
 
+/** The repair ran but its result does not hold (the engine does not open it, counts differ). */
+export function verificationFailed(message: string, details?: unknown): ApplicationFailure {
+  return ApplicationFailure.create({ type: 'VerificationFailed', message, nonRetryable: true, details: details === undefined ? [] : [details] });
+}
+
 /** A wait ran out; counted from the step's first attempt, so no retry extends it. */
 export function deadlineExceeded(message: string, details?: unknown): ApplicationFailure {
   return ApplicationFailure.create({ type: 'DeadlineExceeded', message, nonRetryable: true, details: details === undefined ? [] : [details] });

@@ -1,5 +1,6 @@
 // Every activity the worker registers. Workflows import this module as types only.
 export { describeService, runSmokeChecks, startService, stopService, waitServiceDown, waitServiceHealthy } from './service';
 export { diagnoseLance, quarantineLanceVersions, restoreLanceFiles, returnQuarantinedFiles, snapshotLanceMetadata, verifyLanceTable } from './lance';
+export { diagnoseLogStore, recoverLogStoreCopy, restoreLogTails, snapshotLogStore, swapLogStore, truncateLogTails, unswapLogStore, verifyLogStore } from './logstore';
 export { claimHolder, resolveResources } from './resources';
 export { verifyApproval, verifyRequest } from './trust';

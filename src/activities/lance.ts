@@ -2,11 +2,10 @@
 // on this host (state.ts); payloads carry counts and the first few items.
 import { join } from 'node:path';
 import * as lancedb from '@lancedb/lancedb';
-import { ApplicationFailure } from '@temporalio/activity';
 import { diagnoseLance as diagnose, type Finding, type RestorableFile, type UnrestorableFile } from '../engines/lance/doctor';
 import { resolveInsideTable } from '../engines/lance/inspect';
 import type { FileMove, ListRef } from '../workflows/report';
-import { safetyViolation } from './failures';
+import { safetyViolation, verificationFailed } from './failures';
 import { MOVES_JOURNAL, moveRecorded, readJournal, snapshotTree } from './files';
 import { reportProgress } from './progress';
 import { keepList, readList } from './state';
@@ -150,8 +149,4 @@ export async function verifyLanceTable(args: { tableDir: string; expectVersion: 
     table.close();
     db.close();
   }
-}
-
-function verificationFailed(message: string) {
-  return ApplicationFailure.create({ type: 'VerificationFailed', message, nonRetryable: true });
 }

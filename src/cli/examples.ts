@@ -1,8 +1,8 @@
 // An example input for every runbook, shown by `runbook describe` and checked against the schema by
 // the tests. serviceRestart's restarts the demo HTTP service that `npm start` declares.
-import type { LanceRestoreRequest, RunbookType, ServiceRestartRequest } from '../workflows/inputs';
+import type { LanceRestoreRequest, LogStoreRecoverRequest, RunbookType, ServiceRestartRequest } from '../workflows/inputs';
 
-export function exampleInput(runbook: RunbookType): ServiceRestartRequest | LanceRestoreRequest {
+export function exampleInput(runbook: RunbookType): ServiceRestartRequest | LanceRestoreRequest | LogStoreRecoverRequest {
   switch (runbook) {
     case 'serviceRestart':
       return { mode: 'apply', approval: 'required', service: 'demo-api', checks: ['root'] } satisfies ServiceRestartRequest;
@@ -15,5 +15,7 @@ export function exampleInput(runbook: RunbookType): ServiceRestartRequest | Lanc
         expectedRows: 386,
         service: 'images-api',
       } satisfies LanceRestoreRequest;
+    case 'logStoreRecover':
+      return { mode: 'apply', approval: 'required', dir: '/srv/app/data/index.db', engine: 'goleveldb', policy: 'rebuild', service: 'index-api' } satisfies LogStoreRecoverRequest;
   }
 }

@@ -23,6 +23,7 @@ export const FAILURE_TYPES = {
   RunbookFailed: { retryable: false, meaning: 'The run failed; its details carry the report, with the failed step\'s own failure as the cause.' },
   DeadlineExceeded: { retryable: false, meaning: 'A wait (waitDownSeconds, waitHealthySeconds) ran out. The deadline counts from the step\'s first attempt, so retries never extend it.' },
   HostRefused: { retryable: false, meaning: "The host's services file does not allow this: an undeclared service or check, an inline service spec, a data path outside its data roots, an unreadable services file. Nothing was touched." },
+  RepairNotAllowed: { retryable: false, meaning: 'The store needs a repair the run\'s policy does not allow (truncate-only on a corrupt store) or that its engine does not offer (Pebble). Nothing was changed but the snapshot; the plan says what each policy would lose.' },
   NotYet: { retryable: true, meaning: 'A condition did not hold yet (still running, not healthy); the next attempt may see it hold.' },
 } as const satisfies Record<string, FailureType>;
 
@@ -53,6 +54,8 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   OutsideDataRootsError: 'HostRefused',
   ServiceChangedError: 'PlanDrifted',
   TrustError: 'ApprovalRefused',
+  StoreChangedError: 'SafetyViolation',
+  StoreOpenError: 'VerificationFailed',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */

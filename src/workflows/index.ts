@@ -1,4 +1,5 @@
 // Every runbook the worker serves. Workflow code: deterministic, no Node built-ins, activity types only.
 export { serviceRestart } from './service-restart';
 export { lanceRestore } from './lance-restore';
+export { logStoreRecover } from './log-store-recover';
 export { runbookClaim } from './claims';

@@ -62,12 +62,27 @@ export const lanceRestoreInput = baseInput.extend({
   waitHealthySeconds: z.number().int().positive().max(3600).default(120),
 });
 
+export const logStoreRecoverInput = baseInput.extend({
+  dir: absolutePath.describe('the LevelDB or Pebble store directory, e.g. /srv/app/data/index.db'),
+  engine: z.enum(['goleveldb', 'pebble']).describe('the engine that writes the store (its own code opens and recovers it)'),
+  policy: z.enum(['truncate-only', 'strict', 'rebuild']).default('truncate-only')
+    .describe('what may be done beyond cutting a torn tail: truncate-only: nothing (stop with the report); strict: goleveldb Recover with StrictRecovery (corrupted tables dropped); rebuild: goleveldb Recover (corrupted tables rebuilt from their good keys)'),
+  quarantineDir: absolutePath.optional()
+    .describe('where the snapshot and the damaged store go; default: .runbook-quarantine beside the store (same filesystem, so the swap is a rename)'),
+  service: serviceRef.optional().describe('the service that owns the store, declared in the host\'s services file: stopped before the store changes, started after'),
+  checks: checkNames,
+  waitDownSeconds: z.number().int().positive().max(3600).default(60),
+  waitHealthySeconds: z.number().int().positive().max(3600).default(120),
+});
+
 export type BaseInput = z.output<typeof baseInput>;
 export type ServiceRestartInput = z.output<typeof serviceRestartInput>;
 /** What a caller sends: defaults may be left out. */
 export type ServiceRestartRequest = z.input<typeof serviceRestartInput>;
 export type LanceRestoreInput = z.output<typeof lanceRestoreInput>;
 export type LanceRestoreRequest = z.input<typeof lanceRestoreInput>;
+export type LogStoreRecoverInput = z.output<typeof logStoreRecoverInput>;
+export type LogStoreRecoverRequest = z.input<typeof logStoreRecoverInput>;
 
 interface RunbookSpec {
   input: z.ZodType<BaseInput & { host?: string }>;
@@ -97,6 +112,15 @@ const runbookSpecs = {
       target: `${host}/lance:${normalizePath(input.tableDir)}`,
       resources: [pathResource(host, input.tableDir), ...(input.service ? serviceResources(host, input.service) : [])],
       summary: `repair Lance table ${normalizePath(input.tableDir)} on ${host}`,
+    }),
+  },
+  logStoreRecover: {
+    input: logStoreRecoverInput,
+    description: 'Recover a LevelDB (goleveldb) or Pebble store after a crash: cut a torn tail, or recover by policy, counting the keys each choice loses; verified by the engine itself.',
+    describe: (input: LogStoreRecoverInput, host: string) => ({
+      target: `${host}/${input.engine}:${normalizePath(input.dir)}`,
+      resources: [pathResource(host, input.dir), ...(input.service ? serviceResources(host, input.service) : [])],
+      summary: `recover ${input.engine} store ${normalizePath(input.dir)} on ${host}`,
     }),
   },
 } as const satisfies Record<string, RunbookSpec>;

@@ -18,6 +18,7 @@ import type { StepEnvelope } from '../activities/interceptors';
 import { NON_RETRYABLE } from './failures';
 import type { BaseInput, RunbookType } from './inputs';
 import { RunbookOutcome, STEP_ACTIVITY_PREFIX, hostTaskQueue } from './names';
+import { normalizePath } from './targets';
 import type { Approval, FileMove, Outcome, Plan, RunbookProgress, RunbookReport, StepRecord, VerifiedRequester } from './report';
 
 export type Activities = typeof activities;
@@ -140,6 +141,17 @@ export class Runbook {
       cancellationType: mutates ? ActivityCancellationType.WAIT_CANCELLATION_COMPLETED : ActivityCancellationType.TRY_CANCEL,
       retry: { initialInterval: '1s', backoffCoefficient: 2, maximumInterval: '30s', maximumAttempts, nonRetryableErrorTypes: NON_RETRYABLE },
     };
+  }
+
+  /**
+   * This run's folder for what it keeps (snapshots, moved files): beside `path` by default (same
+   * filesystem, so moves are renames), named after it, the run's start and ID; the same on every replan.
+   */
+  quarantineFor(path: string, quarantineDir?: string): string {
+    const normal = normalizePath(path);
+    const parent = normal.replace(/\/[^/]*$/, '') || '/';
+    const stamp = workflowInfo().runStartTime.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
+    return `${quarantineDir ?? `${parent === '/' ? '' : parent}/.runbook-quarantine`}/${normal.replace(/^.*\//, '')}-${stamp}-${this.runId.slice(0, 8)}`;
   }
 
   get queue(): string {

@@ -2,15 +2,13 @@
 // (incident 000: images.lance v421 needed 386 files, 295 were gone; their LFS objects were not).
 // diagnose → approval → stop backend → snapshot metadata → restore from LFS | fall back → verify
 // → start backend → smoke checks → report.
-import { ApplicationFailure, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure } from '@temporalio/workflow';
 import type { LanceFacts } from '../activities/lance';
 import type { LanceRestoreInput } from './inputs';
-import type { Runbook } from './kit';
 import type { RunbookReport } from './report';
 import { runRunbook } from './run';
 import { checkActions, healthyAction, startAction, stopAction } from './service-plan';
 import { refName, type ServiceView } from './service-spec';
-import { normalizePath } from './targets';
 
 type Strategy = 'full-restore' | 'fallback' | 'nothing-to-do';
 
@@ -18,16 +16,6 @@ function chooseStrategy(asked: LanceRestoreInput['strategy'], d: LanceFacts): St
   if (d.healthy || d.missingCount === 0) return 'nothing-to-do';
   if (asked !== 'auto') return asked;
   return d.unrestorable.count === 0 ? 'full-restore' : 'fallback';
-}
-
-const parentOf = (path: string) => path.replace(/\/[^/]*$/, '') || '/';
-const nameOf = (path: string) => path.replace(/^.*\//, '');
-
-/** A folder for this run, beside the table (same filesystem, so moves are renames); the same on every replan. */
-function quarantineFor(rb: Runbook, input: LanceRestoreInput): string {
-  const table = normalizePath(input.tableDir);
-  const stamp = workflowInfo().runStartTime.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '');
-  return `${input.quarantineDir ?? `${parentOf(table)}/.runbook-quarantine`}/${nameOf(table)}-${stamp}-${rb.runId.slice(0, 8)}`;
 }
 
 const firstFew = (items: Array<{ path: string; reason: string }>, count: number) =>
@@ -38,7 +26,7 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
     async plan(rb, input) {
       const d = await rb.step('diagnose', `diagnose ${input.tableDir}`, (a) => a.diagnoseLance({ tableDir: input.tableDir, lfsRepo: input.lfsRepo }), { heartbeatTimeout: '2m' });
       const strategy = chooseStrategy(input.strategy, d);
-      const quarantine = quarantineFor(rb, input);
+      const quarantine = rb.quarantineFor(input.tableDir, input.quarantineDir);
       const rowsLost = d.currentRows - (d.latestCompleteRows ?? 0);
       const backendService = input.service;
       const described = backendService ? await rb.step('diagnose-backend', `diagnose ${refName(backendService)}`, (a) => a.describeService(backendService, input.checks)) : undefined;
@@ -67,7 +55,7 @@ export async function lanceRestore(input: LanceRestoreInput): Promise<RunbookRep
       if (strategy === 'nothing-to-do') return;
       const { tableDir } = input;
       const backend = service?.handle;
-      const quarantine = quarantineFor(rb, input);
+      const quarantine = rb.quarantineFor(input.tableDir, input.quarantineDir);
       // Refuse before touching anything when the chosen repair cannot work.
       if (strategy === 'full-restore' && d.unrestorable.count) {
         throw ApplicationFailure.create({ type: 'SafetyViolation', nonRetryable: true, message: `full restore impossible: ${firstFew(d.unrestorable.first, d.unrestorable.count)}` });

@@ -17,7 +17,7 @@ import (
 )
 
 const usage = `usage:
-  storectl scan    --engine goleveldb|pebble --dir D
+  storectl scan    --engine goleveldb|pebble --dir D [--ignore-checksums]
   storectl recover --dir D [--strict] [--ignore-checksums]
   storectl write   --engine goleveldb|pebble --dir D --keys N [--tables T] [--wal-keys K]
                    [--batch-keys B] [--value-bytes V] [--seed S] [--no-compression]

@@ -20,11 +20,15 @@ type scanResult struct {
 }
 
 // scan opens the store read-only with the engine's default strictness and iterates every key:
-// "does the real engine open this store, and what does it hold".
+// "does the real engine open this store, and what does it hold". --ignore-checksums (goleveldb)
+// reads with no strictness at all: the most keys the engine can still decode, which is what "keys
+// lost" is counted against, not how an application reads.
 func scanCmd(args []string) (any, error) {
 	var engine string
+	var ignoreChecksums bool
 	dir, err := flags("scan", args, func(fs *flag.FlagSet) {
 		fs.StringVar(&engine, "engine", "", "goleveldb or pebble")
+		fs.BoolVar(&ignoreChecksums, "ignore-checksums", false, "goleveldb: read with opt.NoStrict (block checksums not verified)")
 	})
 	if err != nil {
 		return nil, err
@@ -32,9 +36,12 @@ func scanCmd(args []string) (any, error) {
 	if err := checkEngine("scan", engine); err != nil {
 		return nil, err
 	}
+	if ignoreChecksums && engine != "goleveldb" {
+		return nil, &usageError{"scan: --ignore-checksums is for goleveldb only"}
+	}
 	var d *digest
 	if engine == "goleveldb" {
-		d, err = scanLevel(dir)
+		d, err = scanLevel(dir, ignoreChecksums)
 	} else {
 		d, err = scanPebble(dir)
 	}
@@ -48,7 +55,7 @@ func levelError(err error) error {
 	return &engineError{err: err, corrupted: lerrors.IsCorrupted(err)}
 }
 
-func scanLevel(dir string) (*digest, error) {
+func scanLevel(dir string, ignoreChecksums bool) (*digest, error) {
 	stor, rename, cleanup, err := openLevelStorage(dir)
 	if err != nil {
 		return nil, levelError(err)
@@ -58,7 +65,11 @@ func scanLevel(dir string) (*digest, error) {
 		return &engineError{err: errors.New(rename(err.Error())), corrupted: lerrors.IsCorrupted(err)}
 	}
 	// Strict left zero: goleveldb's DefaultStrict, what an application opening the store gets.
-	db, err := leveldb.Open(stor, &opt.Options{ReadOnly: true, ErrorIfMissing: true})
+	o := &opt.Options{ReadOnly: true, ErrorIfMissing: true}
+	if ignoreChecksums {
+		o.Strict = opt.NoStrict
+	}
+	db, err := leveldb.Open(stor, o)
 	if err != nil {
 		stor.Close()
 		return nil, wrap(err)

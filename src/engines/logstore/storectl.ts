@@ -92,10 +92,11 @@ async function storectl<T>(args: string[], dir: string, schema: z.ZodType<T>, si
 /**
  * Opens `dir` read-only with the engine (default strictness, the store must exist) and iterates
  * every key. Nothing in `dir` is created or changed, not even a LOCK file. Throws StoreOpenError
- * when the engine refuses to open or iterate it.
+ * when the engine refuses to open or iterate it. `ignoreChecksums` (goleveldb) reads with no
+ * strictness: the most keys the engine can still decode, not what an application reads.
  */
-export async function scanStore(engine: StoreEngine, dir: string, opts: { signal?: AbortSignal } = {}): Promise<StoreScan> {
-  return storectl(['scan', '--engine', engine, '--dir', dir], dir, scanOutput, opts.signal);
+export async function scanStore(engine: StoreEngine, dir: string, opts: { signal?: AbortSignal; ignoreChecksums?: boolean } = {}): Promise<StoreScan> {
+  return storectl(['scan', '--engine', engine, '--dir', dir, ...(opts.ignoreChecksums ? ['--ignore-checksums'] : [])], dir, scanOutput, opts.signal);
 }
 
 /**
