@@ -1,5 +1,12 @@
 # The runbook worker. TypeScript runs through tsx (a runtime dependency) and the workflow bundle is
 # built when the worker starts, so there is no compile step.
+# storectl (tools/storectl): the helper through which the LevelDB/Pebble runbook asks the real
+# goleveldb and Pebble engines, built from its pinned go.sum in a stage of its own.
+FROM golang:1.25-bookworm AS storectl
+WORKDIR /src
+COPY tools/storectl/ ./
+RUN CGO_ENABLED=0 GOFLAGS='-mod=readonly -buildvcs=false' go build -trimpath -o /storectl .
+
 FROM node:20-bookworm-slim
 
 # Programs the runbook activities shell out to.
@@ -14,6 +21,9 @@ ENV NODE_ENV=production
 # inside @temporalio/core-bridge for linux x64/arm64 glibc, so nothing is downloaded or compiled.
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev && npm cache clean --force
+
+COPY --from=storectl /storectl /usr/local/bin/storectl
+ENV STORECTL=/usr/local/bin/storectl
 
 COPY tsconfig.json ./
 COPY src/ src/

@@ -237,6 +237,11 @@ test('docker-compose.yml and the worker Dockerfile, checked statically (no Docke
     assert.equal(entry, 'src/worker.ts');
     assert.ok(existsSync(repoPath(entry)), `${entry} does not exist`);
     assert.match(text, /^COPY src\/? /m, 'the image must contain src/');
+    // logStoreRecover asks the real engines through storectl: the image builds it from the repo's pinned sources.
+    assert.match(text, /^COPY tools\/storectl\/ /m);
+    assert.match(text, /^COPY --from=storectl \/storectl (\S+)$/m);
+    assert.match(text, /^ENV STORECTL=\/usr\/local\/bin\/storectl$/m);
+    assert.ok(existsSync(repoPath('tools/storectl/go.sum')), 'the helper\'s dependencies are pinned');
   });
 
   await t.test('the worker polls the task queue and namespace the code and setup use', () => {

@@ -47,7 +47,7 @@ export async function diagnoseLogStore(args: { dir: string; engine: StoreEngine;
     d = await doctorLogStore(doctorEngine(args.engine), args.dir, { signal, onProgress: (detail: unknown) => reportProgress({ doctor: detail }) });
   } catch (err) {
     if ((err as Error).name === 'AbortError') throw err;
-    throw invalidInput(`${args.dir}: ${(err as Error).message}`);
+    throw invalidInput((err as Error).message); // the doctor's words name the path
   }
   const truncations = truncationsOf([...(d.manifest ? [d.manifest] : []), ...d.logs]);
   const predictions = await heartbeatWhile(

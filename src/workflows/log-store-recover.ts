@@ -45,7 +45,8 @@ function planActions(rb: Runbook, input: LogStoreRecoverInput, f: LogStoreFacts,
   const backend = view ? [stopAction(view), `wait up to ${input.waitDownSeconds}s until it is down`] : [];
   const restart = view ? [startAction(view), healthyAction(view, input.waitHealthySeconds), ...checkActions(view)] : [];
   const snapshot = `copy the whole store with a sha256 list to ${q}/snapshot, and check it against the store`;
-  const choices = input.engine === 'goleveldb' ? [`strict would leave ${leaves(p.strict, p.readableKeys)}`, `rebuild would leave ${leaves(p.rebuild, p.readableKeys)}`] : [];
+  const cutAlone = p.truncate ? [`cutting the torn tail${f.truncations.length === 1 ? '' : 's'} alone would leave: ${leaves(p.truncate, p.readableKeys)}`] : [];
+  const choices = [...cutAlone, ...(input.engine === 'goleveldb' ? [`strict would leave ${leaves(p.strict, p.readableKeys)}`, `rebuild would leave ${leaves(p.rebuild, p.readableKeys)}`] : [])];
   switch (action) {
     case 'nothing':
       return [`nothing: ${why}; it serves ${p.asIs.keys} keys`];
@@ -61,6 +62,7 @@ function planActions(rb: Runbook, input: LogStoreRecoverInput, f: LogStoreFacts,
       return [
         ...backend,
         snapshot,
+        ...cutAlone,
         `recover a copy of the snapshot in ${q}/work with goleveldb Recover${input.policy === 'strict' ? ' and StrictRecovery: corrupted tables are dropped' : ': corrupted tables are rebuilt from their good keys'}`,
         `verify the copy: ${input.engine} opens it and serves ${leaves(p[input.policy as 'strict' | 'rebuild'], p.readableKeys)}`,
         `swap: move ${input.dir} to ${q}/damaged (kept), and the recovered copy to ${input.dir}`,

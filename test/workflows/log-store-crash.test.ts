@@ -11,7 +11,7 @@ import { getProgress, startRunbook, waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { sha256File } from '../../src/activities/files';
 import { scanStore } from '../../src/engines/logstore/storectl';
-import { tearLastManifestRecord } from '../helpers/log-store-damage';
+import { appendTornRecord } from '../helpers/log-store-damage';
 import { writeStore } from '../helpers/log-stores';
 import { waitFor } from '../helpers/service';
 import { testClient, testConfig } from '../helpers/temporal';
@@ -37,7 +37,7 @@ test('a worker killed with SIGKILL during the snapshot copy: the run resumes, th
   const dir = join(root, 'big.db');
   // ~300 MB in many tables: long enough a copy to kill the worker in the middle of it.
   const written = await writeStore('goleveldb', dir, { keys: 300, tables: 30, valueBytes: 1 << 20 });
-  const { manifest } = await tearLastManifestRecord(dir);
+  const { manifest } = await appendTornRecord(dir);
   const before = new Map<string, string>();
   for (const name of await readdir(dir)) before.set(name, await sha256File(join(dir, name)));
 

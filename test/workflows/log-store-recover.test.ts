@@ -15,7 +15,7 @@ import { scanStore, storectlPath, type StoreEngine } from '../../src/engines/log
 import { freePort } from '../../src/platform/dev-server';
 import type { LogStoreRecoverRequest } from '../../src/workflows/inputs';
 import type { RunbookReport } from '../../src/workflows/report';
-import { damageTableBlock, flipManifestByte, tearLastManifestRecord } from '../helpers/log-store-damage';
+import { appendTornRecord, damageTableBlock, flipManifestByte, tearLastManifestRecord } from '../helpers/log-store-damage';
 import { writeCppLevelDb, writeStore } from '../helpers/log-stores';
 import { declareService, get, waitFor } from '../helpers/service';
 import { treeDigest } from '../hostile/sandbox';
@@ -100,7 +100,7 @@ const evidence = (report: RunbookReport, id: string) => report.steps.find((s) =>
 
 describe('logStoreRecover', () => {
   test('torn last record of a many-record MANIFEST: cut back, the engine opens it, every key is there, the service answers 200', async () => {
-    const s = await scene('goleveldb', goleveldb({ keys: 20_000, tables: 4 }), tearLastManifestRecord);
+    const s = await scene('goleveldb', goleveldb({ keys: 20_000, tables: 4 }), appendTornRecord);
     const { report, error, plan } = await runToEnd(s.input);
     assert.equal(report?.outcome, 'Succeeded', error);
     assert.ok(plan.some((a) => /^cut MANIFEST-\d+ from \d+ to \d+ bytes/.test(a)), plan.join('\n'));
@@ -148,6 +148,23 @@ describe('logStoreRecover', () => {
     assert.equal(await treeDigest(s.dir), before, 'the store is byte for byte what it was');
     assert.ok(stepIds(report!).includes('snapshot'));
     assert.deepEqual(report!.compensations.map((c) => [c.id, c.state]), [['start-service-again', 'completed']], 'the service was started again');
+  });
+
+  test('corruption in the middle of the MANIFEST: strict and rebuild recover, losing exactly what the plan counted', async () => {
+    for (const policy of ['strict', 'rebuild'] as const) {
+      const s = await scene('goleveldb', goleveldb({ keys: 5_000, tables: 3 }), (dir) => flipManifestByte(dir, 1));
+      const { report, error, plan } = await runToEnd({ ...s.input, policy });
+      assert.equal(report?.outcome, 'Succeeded', `${policy}: ${error}`);
+      const { predictions, manifest } = evidence(report!, 'diagnose');
+      assert.equal(manifest.status, 'corrupt');
+      assert.equal(manifest.corruption.kind, 'checksum');
+      const real = await scanStore('goleveldb', s.dir);
+      const lost = predictions.readableKeys - real.keys;
+      assert.ok(plan.some((a) => a.includes(`; ${lost} of ${predictions.readableKeys} readable keys lost`)), `${policy}: ${plan.join('\n')}`);
+      assert.equal(real.keys, s.written.keys, 'Recover reads the tables, not the MANIFEST: every key is back');
+      assert.equal(evidence(report!, 'verify').digest, real.digest);
+      assert.deepEqual(await apiKeys(s.api), { status: 200, keys: real.keys });
+    }
   });
 
   test('a damaged table block: strict drops the table, rebuild keeps its good keys; each loses exactly what the plan said', async () => {

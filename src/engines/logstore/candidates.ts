@@ -13,7 +13,6 @@ export interface TailVerdict {
   status: LogStatus;
   validBytes: number;
   fileBytes: number;
-  truncatable: boolean;
 }
 
 /** A file to cut back to its last complete record. */
@@ -51,10 +50,13 @@ export interface Predictions {
   readableKeys: number | null;
 }
 
-/** Torn or zeroed tails the doctor says truncation repairs. */
+/**
+ * Every torn or zeroed tail, whether or not the doctor expects cutting it to be enough: the engine
+ * has the last word on a scratch copy.
+ */
 export function truncationsOf(files: TailVerdict[]): Truncation[] {
   return files
-    .filter((f) => (f.status === 'torn-tail' || f.status === 'zeroed-tail') && f.truncatable && f.validBytes < f.fileBytes)
+    .filter((f) => (f.status === 'torn-tail' || f.status === 'zeroed-tail') && f.validBytes < f.fileBytes)
     .map(({ file, validBytes, fileBytes }) => ({ file, validBytes, fileBytes }));
 }
 
