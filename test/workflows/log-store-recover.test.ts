@@ -15,7 +15,7 @@ import { scanStore, storectlPath, type StoreEngine } from '../../src/engines/log
 import { freePort } from '../../src/platform/dev-server';
 import type { LogStoreRecoverRequest } from '../../src/workflows/inputs';
 import type { RunbookReport } from '../../src/workflows/report';
-import { appendTornRecord, damageTableBlock, flipManifestByte, tearLastManifestRecord } from '../helpers/log-store-damage';
+import { appendTornRecord, damageTableBlock, flipManifestByte, tearLastManifestRecord, tearWal } from '../helpers/log-store-damage';
 import { writeCppLevelDb, writeStore } from '../helpers/log-stores';
 import { declareService, get, waitFor } from '../helpers/service';
 import { treeDigest } from '../hostile/sandbox';
@@ -183,6 +183,27 @@ describe('logStoreRecover', () => {
     }
     assert.ok(lost.strict! > lost.rebuild!, `strict loses the whole table (${lost.strict}), rebuild only the bad block (${lost.rebuild})`);
     assert.ok(lost.rebuild! > 0);
+  });
+
+  test('a WAL with a torn tail (goleveldb, and Pebble with recyclable headers): cut back, every complete record served', async () => {
+    for (const engine of ['goleveldb', 'pebble'] as const) {
+      let tear: Awaited<ReturnType<typeof tearWal>> | undefined;
+      const s = await scene(engine, (dir) => writeStore(engine, dir, { keys: 3_000, tables: 1, walKeys: 1_000, batchKeys: 100 }), async (dir) => (tear = await tearWal(dir)), engine === 'goleveldb');
+      const { report, error } = await runToEnd(s.input);
+      assert.equal(report?.outcome, 'Succeeded', `${engine}: ${error}`);
+      const diagnosis = evidence(report!, 'diagnose');
+      const wal = diagnosis.damagedLogs.find((l: { file: string }) => l.file === tear!.file);
+      assert.equal(wal?.status, 'torn-tail', `${engine}: ${JSON.stringify(diagnosis.damagedLogs)}`);
+      assert.equal(wal.validBytes, tear!.validBytes);
+      if (engine === 'pebble') assert.equal(wal.headerFormat, 'recyclable');
+      const cut = evidence(report!, 'truncate');
+      assert.deepEqual(cut.truncated.map((t: { file: string; validBytes: number }) => [t.file, t.validBytes]), [[tear!.file, tear!.validBytes]]);
+      // The torn batch never reached the store: the keys of every complete batch are there, that one's are not.
+      const real = await scanStore(engine, s.dir);
+      assert.equal(real.keys, s.written.keys - 100, `${engine}: one torn batch of 100 keys lost, nothing else`);
+      assert.equal(diagnosis.predictions.readableKeys, real.keys, 'and the plan said so: the engine reads nothing more from the torn bytes');
+      if (engine === 'goleveldb') assert.deepEqual(await apiKeys(s.api), { status: 200, keys: real.keys });
+    }
   });
 
   test('not a store, and a path escaping through a symlink: clear errors, nothing touched', async () => {
