@@ -9,7 +9,9 @@ import type { Client } from '@temporalio/client';
 import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook } from '../client';
 import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
+import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
 import { httpAnswer, startLanceDemo } from './demo';
+import { formatLogStoreDiagnosis } from './doctor-format';
 import { EXIT, ExitError } from './exit';
 import { follow } from './follow';
 import { registerRunCommands } from './runs-commands';
@@ -151,6 +153,28 @@ export function buildProgram(setExit: (code: number) => void): Command {
       process.stdout.write(opts.json ? `${JSON.stringify(diagnosis, null, 2)}\n` : formatLanceDiagnosis(diagnosis));
       setExit(diagnosis.healthy ? EXIT.ok : EXIT.failed);
     });
+
+  for (const engine of ['leveldb', 'pebble'] as const) {
+    doctor
+      .command(engine)
+      .description(
+        engine === 'leveldb'
+          ? 'check a LevelDB or goleveldb store: CURRENT, the MANIFEST (torn tail or corruption), WALs, tables and their block checksums'
+          : 'check a Pebble v2 store: the manifest marker, the MANIFEST (torn tail or corruption), WALs, tables',
+      )
+      .argument('<dir>')
+      .option('--json', 'print the full diagnosis as JSON')
+      .action(async (dir: string, opts: { json?: boolean }) => {
+        let diagnosis: LogStoreDiagnosis;
+        try {
+          diagnosis = await doctorLogStore(engine, resolve(dir));
+        } catch (err) {
+          throw new ExitError(`doctor ${engine}: ${(err as Error).message}`, EXIT.badInput);
+        }
+        process.stdout.write(opts.json ? `${JSON.stringify(diagnosis, null, 2)}\n` : formatLogStoreDiagnosis(diagnosis));
+        setExit(diagnosis.healthy ? EXIT.ok : EXIT.failed);
+      });
+  }
 
   return program;
 }
