@@ -5,7 +5,7 @@ import { constants } from 'node:fs';
 import { copyFile, lstat, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
-import { claimScratch, copyStore, predictOutcomes, truncateTail, truncationsOf, type Predictions, type Truncation } from '../engines/logstore/candidates';
+import { claimScratch, copyStore, isScratch, logFileName, predictOutcomes, truncateTail, truncationsOf, type Predictions, type Truncation } from '../engines/logstore/candidates';
 import { recoverStore, scanStore, StoreOpenError, type StoreEngine } from '../engines/logstore/storectl';
 import { fsyncDir, fsyncPath } from '../engines/lfs/file-io';
 import { requireUnderDataRoots } from '../host/data-roots';
@@ -103,10 +103,11 @@ async function readSums(destination: string): Promise<Map<string, string>> {
  */
 export async function truncateLogTails(args: { dir: string; snapshot: string; truncations: Truncation[] }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.snapshot });
+  for (const t of args.truncations) logFileName(t.file);
   const sums = await readSums(args.snapshot);
   const done: Array<Truncation & { bytesRemoved: number; already: boolean }> = [];
   for (const t of args.truncations) {
-    const path = join(args.dir, t.file);
+    const path = join(args.dir, logFileName(t.file));
     const kept = sums.get(t.file);
     if (!kept) throw safetyViolation(`the snapshot ${args.snapshot} has no copy of ${t.file}; refusing to cut it`);
     const { size } = await lstat(path);
@@ -124,10 +125,11 @@ export async function truncateLogTails(args: { dir: string; snapshot: string; tr
 /** Undo of truncateLogTails: each cut file gets its snapshot bytes back (written aside, then renamed over). */
 export async function restoreLogTails(args: { dir: string; snapshot: string; truncations: Truncation[] }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.snapshot });
+  for (const t of args.truncations) logFileName(t.file);
   const sums = await readSums(args.snapshot);
   const restored: string[] = [];
   for (const t of args.truncations) {
-    const path = join(args.dir, t.file);
+    const path = join(args.dir, logFileName(t.file));
     const kept = join(args.snapshot, t.file);
     if ((await lstat(path).catch(() => undefined))?.size === t.fileBytes) continue;
     if ((await sha256File(kept)) !== sums.get(t.file)) throw safetyViolation(`${kept} no longer matches the snapshot's SHA256SUMS; restore ${t.file} by hand`);
@@ -163,12 +165,13 @@ export async function recoverLogStoreCopy(args: { dir: string; snapshot: string;
  */
 export async function swapLogStore(args: { dir: string; recovered: string; aside: string; snapshot: string }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.aside });
+  const [dir, recovered, aside] = await Promise.all([args.dir, args.recovered, args.aside].map((p) => lstat(p).then((i) => i, () => undefined)));
+  if (recovered && !(await isScratch(dirname(args.recovered)))) throw safetyViolation(`${args.recovered} is not a copy this tool recovered; refusing to swap it in`);
+  if (aside?.isSymbolicLink() || dir?.isSymbolicLink()) throw safetyViolation(`${args.dir} or ${args.aside} is a symlink; refusing to rename through it`);
   // A directory has no sha256 of its own: the move records the one of its snapshot's SHA256SUMS.
   const record: FileMove = { from: args.dir, to: args.aside, sha256: await sha256File(join(args.snapshot, 'SHA256SUMS')) };
   const filesMoved: ListRef<FileMove> = { count: 1, first: [record], sha256: record.sha256 };
-  const [dir, recovered, aside] = await Promise.all([args.dir, args.recovered, args.aside].map((p) => lstat(p).then((i) => i, () => undefined)));
   if (aside && !recovered && dir) return { swapped: false, already: true, filesMoved };
-  if (aside?.isSymbolicLink() || dir?.isSymbolicLink()) throw safetyViolation(`${args.dir} or ${args.aside} is a symlink; refusing to rename through it`);
   if (!recovered) throw safetyViolation(`the recovered copy ${args.recovered} is gone; run the recovery again`);
   if (dir && aside) throw safetyViolation(`${args.aside} already exists; refusing to overwrite it`);
   if (dir) await rename(args.dir, args.aside);
@@ -183,6 +186,7 @@ export async function unswapLogStore(args: { dir: string; recovered: string; asi
   const [dir, recovered, aside] = await Promise.all([args.dir, args.recovered, args.aside].map((p) => lstat(p).then(() => true, () => false)));
   if (!aside) return { unswapped: false, reason: 'the damaged store was never moved' };
   if (dir && recovered) throw safetyViolation(`both ${args.dir} and ${args.recovered} exist; put the damaged store back from ${args.aside} by hand`);
+  if (!(await isScratch(dirname(args.recovered)))) throw safetyViolation(`${args.recovered} is not inside a folder this tool made; refusing to move the store there`);
   if (dir) await rename(args.dir, args.recovered);
   await rename(args.aside, args.dir);
   await Promise.all([fsyncDir(dirname(args.dir)), fsyncDir(dirname(args.aside))]);

@@ -15,7 +15,10 @@ import { requireUnderDataRoots } from '../../src/host/data-roots';
 import { resolveService } from '../../src/host/services';
 import { signStatement } from '../../src/trust/sshsig';
 import type { ApprovalStatement } from '../../src/trust/statements';
-import { serviceRestartInput, lanceRestoreInput, describeIssues } from '../../src/workflows/inputs';
+import { serviceRestartInput, lanceRestoreInput, logStoreRecoverInput, describeIssues } from '../../src/workflows/inputs';
+import { diagnoseLogStore, restoreLogTails, swapLogStore, truncateLogTails } from '../../src/activities/logstore';
+import { claimScratch } from '../../src/engines/logstore/candidates';
+import { doctorLogStore } from '../../src/engines/logstore/doctor';
 import { resolveTarget } from '../../src/workflows/targets';
 import { approvalKeys, keyRing, type ApprovalKeys, type KeyRing } from '../trust/keys';
 import { expectUntouched, makeSandbox, type Sandbox } from './sandbox';
@@ -36,6 +39,17 @@ describe('hostile runbook input', () => {
     await symlink(sb.outside, join(data, 'escape'));
     await symlink(join(data, 'images.lance'), join(data, 'alias.lance'));
     await mkdir(`${sb.root}/data-evil/t.lance`, { recursive: true });
+    // Stores whose own files point out of the store, and a folder of someone's where a scratch copy would go.
+    await mkdir(join(data, 'index.db'));
+    await writeFile(join(data, 'index.db', 'CURRENT'), 'MANIFEST-000001\n');
+    await mkdir(join(data, 'linked.db'));
+    await writeFile(join(sb.outside, 'secret'), 'not a manifest\n');
+    await symlink(join(sb.outside, 'secret'), join(data, 'linked.db', 'CURRENT'));
+    await mkdir(join(data, 'linked-manifest.db'));
+    await writeFile(join(data, 'linked-manifest.db', 'CURRENT'), 'MANIFEST-000001\n');
+    await symlink(join(sb.outside, 'secret'), join(data, 'linked-manifest.db', 'MANIFEST-000001'));
+    await mkdir(join(data, 'someone'));
+    await writeFile(join(data, 'someone', 'notes.txt'), 'mine\n');
     ring = await keyRing();
     const cast = await approvalKeys(ring);
     keys = cast.keys;
@@ -73,7 +87,7 @@ describe('hostile runbook input', () => {
   const refusedBy = async (work: () => Promise<unknown>, reason: RegExp) => {
     await expectUntouched(sb, () => assert.rejects(work, reason));
   };
-  const invalidInput = (schema: typeof serviceRestartInput | typeof lanceRestoreInput, input: unknown, reason: RegExp) =>
+  const invalidInput = (schema: typeof serviceRestartInput | typeof lanceRestoreInput | typeof logStoreRecoverInput, input: unknown, reason: RegExp) =>
     expectUntouched(sb, async () => {
       const parsed = schema.safeParse(input);
       assert.equal(parsed.success, false, 'the schema accepted hostile input');
@@ -133,6 +147,24 @@ describe('hostile runbook input', () => {
         const [a, b] = await Promise.all([join(data, 'images.lance'), join(data, 'alias.lance')].map((path) => resolveResources([{ kind: 'path', key: `path:h:${path}`, path }])));
         assert.deepEqual(a, b);
       }));
+  });
+
+  describe('LevelDB/Pebble stores (logStoreRecover)', () => {
+    // The store's own files are hostile too: the doctor follows no link, and every step checks what
+    // it is handed, since anyone who reaches the Temporal frontend can schedule a step directly.
+    const store = () => join(data, 'index.db');
+    const quarantine = () => join(data, '.runbook-quarantine');
+    test('an engine the runbook does not know', () => invalidInput(logStoreRecoverInput, { host: 'h', dir: store(), engine: 'rocksdb' }, /engine/));
+    test('a policy the runbook does not know', () => invalidInput(logStoreRecoverInput, { host: 'h', dir: store(), engine: 'goleveldb', policy: 'yolo' }, /policy/));
+    test('a relative store path', () => invalidInput(logStoreRecoverInput, { host: 'h', dir: 'data/index.db', engine: 'goleveldb' }, /dir: must be an absolute path/));
+    test('a store reached through a symlink out of the roots', () => refusedBy(() => diagnoseLogStore({ dir: join(data, 'escape', 'index.db'), engine: 'goleveldb', scratchDir: join(quarantine(), 'p') }), new RegExp(`dir .* resolves to ${sb.outside}/index.db`)));
+    test('a scratch folder outside the roots', () => refusedBy(() => diagnoseLogStore({ dir: store(), engine: 'goleveldb', scratchDir: join(sb.outside, 'scratch') }), /quarantineDir .* outside/));
+    test('CURRENT is a symlink to a file outside', () => refusedBy(() => doctorLogStore('leveldb', join(data, 'linked.db')), /CURRENT.*symlink/));
+    test('the MANIFEST is a symlink to a file outside', () => refusedBy(() => doctorLogStore('leveldb', join(data, 'linked-manifest.db')), /MANIFEST-000001 is a symlink; refusing to follow it/));
+    test('a truncation naming a path instead of a log file', () => refusedBy(() => truncateLogTails({ dir: store(), snapshot: join(quarantine(), 'snap'), truncations: [{ file: '../../outside/secret', validBytes: 0, fileBytes: 10 }] }), /not the name of a MANIFEST or WAL file/));
+    test('an undo told to write a file that is not a log', () => refusedBy(() => restoreLogTails({ dir: store(), snapshot: join(quarantine(), 'snap'), truncations: [{ file: 'LOCK', validBytes: 0, fileBytes: 10 }] }), /not the name of a MANIFEST or WAL file/));
+    test('a scratch folder that is someone\'s data is neither used nor removed', () => refusedBy(() => claimScratch(join(data, 'someone')), /was not made by this tool; refusing to use or remove it/));
+    test('a swap handed an operator\'s folder as the recovered copy', () => refusedBy(() => swapLogStore({ dir: store(), recovered: join(data, 'someone'), aside: join(quarantine(), 'damaged'), snapshot: join(quarantine(), 'snap') }), /is not a copy this tool recovered/));
   });
 
   describe('bounds', () => {

@@ -85,7 +85,7 @@ export async function copyStore(from: string, to: string, { signal, skip = [] }:
 
 /** Cuts `file` in `dir` back to `validBytes`; the file must still be the size the doctor saw. */
 export async function truncateTail(dir: string, { file, validBytes, fileBytes }: Truncation): Promise<'truncated' | 'already'> {
-  const path = join(dir, file);
+  const path = join(dir, logFileName(file));
   const fh = await open(path, constants.O_RDWR | constants.O_NOFOLLOW);
   try {
     const { size } = await fh.stat();
@@ -97,6 +97,15 @@ export async function truncateTail(dir: string, { file, validBytes, fileBytes }:
   } finally {
     await fh.close();
   }
+}
+
+/**
+ * A log file's own name (a MANIFEST or a WAL), never a path: the names that reach a step come from
+ * a plan, and anyone who can reach the Temporal frontend can schedule a step with others.
+ */
+export function logFileName(file: string): string {
+  if (!/^(MANIFEST-\d{1,20}|\d{1,20}\.log)$/.test(file)) throw new StoreChangedError(`${JSON.stringify(file)} is not the name of a MANIFEST or WAL file; refusing to touch it`);
+  return file;
 }
 
 export class StoreChangedError extends Error {
@@ -184,13 +193,18 @@ export async function claimScratch(path: string): Promise<{ firstMade?: string }
   return { firstMade };
 }
 
+/** Whether `path` is a folder `claimScratch` made (its mark is there). */
+export async function isScratch(path: string): Promise<boolean> {
+  const info = await lstat(path).catch(() => undefined);
+  return !!info?.isDirectory() && (await lstat(join(path, SCRATCH_MARK)).then((m) => m.isFile(), () => false));
+}
+
 /**
  * Removes a folder `claimScratch` made (and nothing that lacks its mark), then the parents it made
  * for it if they are empty: a plan leaves no trace.
  */
 export async function releaseScratch(path: string, firstMade?: string): Promise<void> {
-  const marked = await lstat(join(path, SCRATCH_MARK)).then((m) => m.isFile(), () => false);
-  if (!marked) return;
+  if (!(await isScratch(path))) return;
   await rm(path, { recursive: true, force: true });
   if (!firstMade || firstMade === path) return;
   for (let dir = dirname(path); dir.length >= firstMade.length; dir = dirname(dir)) {
