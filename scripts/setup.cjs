@@ -93,7 +93,7 @@ function ensureDependencies() {
 
 // Scripts that run storectl, the Go helper that asks the real goleveldb/Pebble engines: the worker
 // (start), the tests and the benchmarks.
-const NEEDS_STORECTL = ['start', 'test', 'bench'];
+const NEEDS_STORECTL = ['start', 'test', 'bench', 'record-history'];
 
 function findGo() {
   return onPath('go') || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);

@@ -2,13 +2,16 @@
 // and saves its event history under test/fixtures/histories/<package version>/. Histories of
 // earlier releases are never overwritten: test/workflows/replay.test.ts replays every one of them,
 // so a change to workflow code that breaks a run in flight during a deploy fails the suite.
-import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
 import { getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
 import { serviceControl } from '../../src/activities/services/index';
 import { buildLanceIncident } from '../../src/demo/lance-incident';
+import { appendTornRecord, damageTableBlock, flipManifestByte } from './log-store-damage';
+import { writeStore } from './log-stores';
 import { RunbookOutcome } from '../../src/workflows/names';
 import { declareCheck, makeService, redeclare, restartInput, servingPid, stopFailingOnce, waitFor } from './service';
 import { answerCurrentPlan, startWorker, testClient, testConfig } from './temporal';
@@ -42,6 +45,14 @@ async function save(scenario: string, run: StartedRun, expected: string): Promis
 const service = await makeService('recorded', { startupDelayMs: 300 });
 const incident = await buildLanceIncident({ newRows: 40, missing: 10 });
 const broken = await buildLanceIncident({ newRows: 40, missing: 10, corruptObjects: 1 });
+const stores = await mkdtemp(join(tmpdir(), 'history-stores-'));
+/** A goleveldb store written by the engine, then damaged. */
+const store = async (name: string, damage: (dir: string) => Promise<unknown>) => {
+  const dir = join(stores, name);
+  await writeStore('goleveldb', dir, { keys: 2_000, tables: 2 });
+  await damage(dir);
+  return dir;
+};
 try {
   await serviceControl(service.spec).start();
   await waitFor('the service', () => servingPid(service));
@@ -85,10 +96,20 @@ try {
   await awaiting(run);
   await answerCurrentPlan(client, run.workflowId, 'bob');
   await save('lanceRestore-fallback', run, 'Succeeded');
+
+  const recover = (dir: string, extra: Record<string, unknown> = {}) => startRunbook(client, config, 'logStoreRecover', { mode: 'apply', approval: 'auto', dir, engine: 'goleveldb', ...extra }, options);
+  await save('logStoreRecover-truncate', await recover(await store('torn.db', appendTornRecord), { service: service.spec.name, checks: [] }), 'Succeeded');
+  // A damaged table loses keys whatever the policy: a person approves even with approval "auto".
+  run = await recover(await store('damaged.db', damageTableBlock), { policy: 'rebuild' });
+  await awaiting(run);
+  await answerCurrentPlan(client, run.workflowId, 'bob');
+  await save('logStoreRecover-rebuild', run, 'Succeeded');
+  await save('logStoreRecover-stopped', await recover(await store('corrupt.db', (dir) => flipManifestByte(dir, 1)), { policy: 'truncate-only' }), 'Failed');
 } finally {
   await worker.stop();
   await client.connection.close();
   await service.cleanup();
   await incident.cleanup();
   await broken.cleanup();
+  await rm(stores, { recursive: true, force: true });
 }
