@@ -5,7 +5,7 @@ import { constants } from 'node:fs';
 import { copyFile, lstat, readFile, rename, rm } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
-import { claimScratch, copyStore, isScratch, logFileName, predictOutcomes, truncateTail, truncationsOf, type Predictions, type Truncation } from '../engines/logstore/candidates';
+import { claimScratch, copyStore, isScratch, requireFreeSpace, storeBytes, logFileName, predictOutcomes, truncateTail, truncationsOf, type Predictions, type Truncation } from '../engines/logstore/candidates';
 import { recoverStore, scanStore, StoreOpenError, type StoreEngine } from '../engines/logstore/storectl';
 import { fsyncDir, fsyncPath } from '../engines/lfs/file-io';
 import { requireUnderDataRoots } from '../host/data-roots';
@@ -75,6 +75,8 @@ export async function diagnoseLogStore(args: { dir: string; engine: StoreEngine;
 export async function snapshotLogStore(args: { dir: string; destination: string }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.destination });
   const signal = cancellationSignal();
+  // Checked before the first copy only: a retry finds part of the snapshot already taking space.
+  if (!(await lstat(args.destination).then(() => true, () => false))) await requireFreeSpace(args.destination, await storeBytes(args.dir), `the snapshot of ${args.dir}`);
   const copied = await heartbeatWhile(snapshotTree(args.dir, ['.'], args.destination), { snapshot: args.destination });
   const sums = await readSums(args.destination);
   let bytes = 0;

@@ -56,6 +56,7 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   TrustError: 'ApprovalRefused',
   StoreChangedError: 'SafetyViolation',
   StoreOpenError: 'VerificationFailed',
+  NoSpaceError: 'InvalidInput',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */

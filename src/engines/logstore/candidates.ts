@@ -2,7 +2,7 @@
 // scratch copy and asking the real engine (storectl) what it then serves. Nothing here touches the
 // store itself: it is only read, and every change happens in `scratch`, which is ours and removed.
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, rm, rmdir, statfs } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { LogStatus } from '../../format/logstore/types';
 import { recoverStore, scanStore, StoreOpenError, type RecoveredTable, type StoreEngine } from './storectl';
@@ -108,6 +108,29 @@ export function logFileName(file: string): string {
   return file;
 }
 
+export class NoSpaceError extends Error {
+  override name = 'NoSpaceError' as const;
+}
+
+/** The bytes of a store's regular files. */
+export async function storeBytes(dir: string): Promise<number> {
+  let bytes = 0;
+  for (const entry of await readdir(dir, { recursive: true, withFileTypes: true })) {
+    if (entry.isFile()) bytes += (await lstat(join(entry.parentPath, entry.name))).size;
+  }
+  return bytes;
+}
+
+/** Refuses, naming the numbers, when the filesystem that holds (or will hold) `dir` has less than `bytes` free (plus 5%). */
+export async function requireFreeSpace(dir: string, bytes: number, what: string): Promise<void> {
+  let existing = dir;
+  while (!(await lstat(existing).then(() => true, () => false)) && existing !== dirname(existing)) existing = dirname(existing);
+  const { bavail, bsize } = await statfs(existing);
+  const free = bavail * bsize;
+  const needed = Math.ceil(bytes * 1.05);
+  if (free < needed) throw new NoSpaceError(`${what} needs ${needed} bytes on the filesystem of ${dir}; ${free} are free`);
+}
+
 export class StoreChangedError extends Error {
   override name = 'StoreChangedError' as const;
 }
@@ -138,6 +161,11 @@ export interface PredictOptions {
 export async function predictOutcomes(engine: StoreEngine, dir: string, truncations: Truncation[], scratch: string, options: PredictOptions = {}): Promise<Predictions> {
   const { signal, onProgress = () => {}, recoveries = true } = options;
   const { firstMade } = await claimScratch(scratch);
+  // One scratch copy exists at a time: the store's size is what the plan needs free beside it.
+  await requireFreeSpace(scratch, await storeBytes(dir), `trying each repair on a copy of ${dir}`).catch(async (err) => {
+    await releaseScratch(scratch, firstMade);
+    throw err;
+  });
   const tryOn = async (name: string, change: (copy: string) => Promise<RecoveredTable[] | void>, { ignoreChecksums = false } = {}): Promise<Outcome> => {
     onProgress(name);
     const copy = join(scratch, name);
