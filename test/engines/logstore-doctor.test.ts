@@ -8,10 +8,12 @@ import { cp, lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, sta
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
+import { crc32c } from '@node-rs/crc32';
 import { ClassicLevel } from 'classic-level';
 import { execa } from 'execa';
 import { doctorLogStore, type LogStoreDiagnosis } from '../../src/engines/logstore/doctor';
 import { scanStore, StoreOpenError, type StoreEngine } from '../../src/engines/logstore/storectl';
+import { maskCrc, readVarint } from '../../src/engines/logstore/tables';
 import { appendTornRecord, damageTableBlock, flipManifestByte, logRecords, removeCurrent, shortPayloadRecord, stripCurrentNewline, tearLastManifestRecord, tearWal } from '../helpers/log-store-damage';
 import { digestOf, keyOf, valueOf, writeCppLevelDb, writeStore } from '../helpers/log-stores';
 
@@ -87,6 +89,31 @@ async function engineServes(engine: StoreEngine | 'cpp', dir: string): Promise<O
   } finally {
     await db.close();
   }
+}
+
+/**
+ * In the largest .ldb table, the index block's Snappy elements overwritten with 0xff (a copy from
+ * 4 GiB back: never decodable) and its trailer's CRC made right again: a block whose checksum holds
+ * but whose Snappy does not decode. Asserts the engine wrote the index block Snappy-compressed.
+ */
+async function undecodableSnappyIndex(dir: string): Promise<{ table: string; offset: number; size: number }> {
+  const tables = [];
+  for (const name of (await readdir(dir)).filter((n) => n.endsWith('.ldb'))) tables.push({ name, size: (await stat(join(dir, name))).size });
+  const table = tables.sort((a, b) => b.size - a.size)[0]!.name;
+  const path = join(dir, table);
+  const bytes = await readFile(path);
+  const footer = bytes.subarray(bytes.length - 48);
+  assert.equal(footer.subarray(40).toString('hex'), '57fb808b247547db', `${table}: a LevelDB footer`);
+  const metaSize = readVarint(footer, readVarint(footer, 0)![1])!;
+  const offset = readVarint(footer, metaSize[1])!;
+  const size = readVarint(footer, offset[1])![0];
+  const start = offset[0];
+  assert.equal(bytes[start + size], 1, `${table}: the index block is Snappy-compressed`);
+  const header = readVarint(bytes, start)![1] - start;
+  bytes.fill(0xff, start + header, start + size);
+  bytes.writeUInt32LE(maskCrc(crc32c(bytes.subarray(start, start + size + 1))), start + size + 1);
+  await writeFile(path, bytes);
+  return { table, offset: start, size };
 }
 
 const codes = (d: LogStoreDiagnosis) => d.findings.filter((f) => f.severity !== 'info').map((f) => f.code);
@@ -345,6 +372,25 @@ describe('tables', () => {
     const d = await doctor('leveldb', dir);
     assert.ok(d.findings.some((f) => f.code === 'table-block-checksum' && f.file === damage.table && f.offset === damage.offset));
   });
+
+  for (const engine of ['goleveldb', 'cpp'] as const) {
+    test(`${engine}: an index block whose checksum holds but whose Snappy does not decode is a table-index-block finding naming the table and the offset, not a crash`, async () => {
+      const dir = engine === 'cpp' ? fresh() : (await engineStore('goleveldb', { keys: 3000, tables: 2, walKeys: 100 })).dir;
+      if (engine === 'cpp') await writeCppLevelDb(dir, 3000);
+      const damage = await undecodableSnappyIndex(dir);
+      const d = await doctor('leveldb', dir);
+      assert.deepEqual(codes(d), ['table-index-block'], JSON.stringify(d.findings));
+      const f = d.findings[0]!;
+      assert.deepEqual([f.file, f.offset, f.severity], [damage.table, damage.offset, 'error']);
+      assert.match(f.message, new RegExp(`^${damage.table}.*: the index block at offset ${damage.offset} \\(${damage.size} bytes\\): undecodable Snappy \\(snappy: `));
+      const t = d.tables.find((x) => x.file === damage.table)!;
+      assert.deepEqual([t.status, t.dataBlocks, t.problems?.length], ['bad-block', 0, 1]);
+      assert.ok(d.tables.filter((x) => x !== t).every((x) => x.status === 'ok' && x.dataBlocks! > 0), 'the other tables are still checked');
+      // The engine cannot read the table either: goleveldb refuses, classic-level fails the iteration.
+      const asIs = await engineServes(engine, dir).catch((err: Error) => ({ error: err.message }));
+      assert.ok('error' in asIs && /corrupt/i.test(asIs.error), JSON.stringify(asIs));
+    });
+  }
 
   test('a live table removed: missing, listed in missingTables, with the level and size the MANIFEST records', async () => {
     const dir = fresh();

@@ -2,7 +2,7 @@
 // corrupt and its kinds), the rules for the ambiguous cases, the three header formats, and the file
 // reader against the in-memory one. Real engines' files are checked elsewhere.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -346,6 +346,18 @@ describe('scanLogFile', () => {
     await writeFile(path, log.bytes);
     assert.deepEqual(await scanLogFile(path), scanLogBytes(log.bytes));
     expectVerdict(await scanLogFile(path), { status: 'clean', records: 1, validBytes: READ_SIZE });
+  });
+
+  test('a symlink to a real log is refused (O_NOFOLLOW), never followed; the log itself reads', async () => {
+    const real = join(dir, 'real.log');
+    const link = join(dir, '000007.log');
+    const log = encodeLog([payload(100), payload(200, 2)]);
+    await writeFile(real, log.bytes);
+    await symlink(real, link);
+    expectVerdict(await scanLogFile(real), { status: 'clean', records: 2 });
+    let records = 0;
+    await assert.rejects(scanLogFile(link, { onRecord: () => records++ }), (err: Error) => err.message === `${link} is a symlink; refusing to follow it` && (err.cause as NodeJS.ErrnoException).code === 'ELOOP');
+    assert.equal(records, 0);
   });
 
   test('an aborted signal stops the scan with AbortError', async () => {

@@ -2,7 +2,7 @@
 // table encodings, short payloads and unknown tags as corruption (never EOF), and what a MANIFEST
 // cut at its last complete record still holds for each engine.
 import assert from 'node:assert/strict';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -259,6 +259,13 @@ describe('replayManifest', () => {
       const path = join(dir, 'MANIFEST-000001');
       await writeFile(path, manifest.bytes);
       assert.deepEqual(await replayManifest(path, 'pebble'), replayManifestBytes(manifest.bytes, 'pebble'));
+    });
+    test('a symlink to a real MANIFEST is refused, not followed', async () => {
+      const real = join(dir, 'MANIFEST-000002');
+      const link = join(dir, 'MANIFEST-000003');
+      await writeFile(real, manifest.bytes);
+      await symlink(real, link);
+      await assert.rejects(replayManifest(link, 'pebble'), { message: `${link} is a symlink; refusing to follow it` });
     });
   });
 });

@@ -6,8 +6,8 @@
 // block checksums are verified. Read-only: the caller's handle is only read.
 import type { FileHandle } from 'node:fs/promises';
 import { crc32c } from '@node-rs/crc32';
+import { uncompressSync } from 'snappy';
 import { AbortError } from '../../format/logstore/errors';
-import { readVarint, snappyDecompress } from './snappy';
 
 const LEVELDB_MAGIC = Buffer.from('57fb808b247547db', 'hex'); // 0xdb4775248b80fb57 little-endian
 const ROCKSDB_MAGIC = Buffer.from('f7cff485b741e288', 'hex'); // 0x88e241b785f4cff7 little-endian
@@ -19,6 +19,10 @@ const PEBBLE_V7_FOOTER = 61; // + attributes (v7)
 const TRAILER = 5;
 const CRC32C_CHECKSUM = 1;
 const TWO_LEVEL_INDEX = 2;
+const NO_COMPRESSION = 0;
+const SNAPPY_COMPRESSION = 1;
+/** Far above any real block (LevelDB's are ~4 KiB, index blocks rarely MiBs): a larger stated length is damage. */
+const MAX_BLOCK = 1 << 28;
 
 export type TableStatus = 'ok' | 'bad-footer' | 'bad-block';
 
@@ -45,6 +49,19 @@ export interface TableCheck {
 export interface Handle {
   offset: number;
   size: number;
+}
+
+/** A LevelDB varint at `pos`: [value, next position], or undefined when it runs past `end` or past 2^53. */
+export function readVarint(buf: Buffer, pos: number, end = buf.length): [number, number] | undefined {
+  let value = 0;
+  let scale = 1;
+  for (let i = 0; i < 10 && pos + i < end; i++) {
+    const b = buf[pos + i]!;
+    value += (b & 0x7f) * scale;
+    if (!(b & 0x80)) return value <= Number.MAX_SAFE_INTEGER ? [value, pos + i + 1] : undefined;
+    scale *= 128;
+  }
+  return undefined;
 }
 
 export const maskCrc = (c: number): number => ((((c >>> 15) | (c << 17)) >>> 0) + 0xa282ead8) >>> 0;
@@ -170,10 +187,26 @@ async function readBlock(r: WindowReader, h: Handle, checksumType: number): Prom
   return { raw, type };
 }
 
+/**
+ * A block's contents: as stored (type 0) or Snappy-decoded (type 1, raw Snappy as the engines write
+ * it, decoded by the `snappy` package); undefined for another compression type. Throws, with a
+ * reason fit for a finding, when the Snappy bytes do not decode.
+ */
 function decompress(raw: Buffer, type: number): Buffer | undefined {
-  if (type === 0) return raw;
-  if (type === 1) return snappyDecompress(raw);
-  return undefined;
+  if (type === NO_COMPRESSION) return raw;
+  if (type !== SNAPPY_COMPRESSION) return undefined;
+  // The stated length is checked first: the decoder sizes its output buffer from it before decoding.
+  const stated = readVarint(raw, 0, Math.min(raw.length, 5));
+  if (!stated) throw new Error('undecodable Snappy: its length header does not decode');
+  if (stated[0] > MAX_BLOCK) throw new Error(`undecodable Snappy: its header states ${stated[0]} bytes, more than any block`);
+  let plain: string | Buffer;
+  try {
+    plain = uncompressSync(raw, { asBuffer: true });
+  } catch (err) {
+    throw new Error(`undecodable Snappy (${(err as Error).message})`, { cause: err });
+  }
+  if (typeof plain === 'string') throw new Error('undecodable Snappy: the decoder returned text'); // not with asBuffer
+  return plain;
 }
 
 export interface TableCheckOptions {

@@ -19,7 +19,8 @@
 //   `torn-tail`. With valid chunks after: `corrupt`/`log-number`.
 // - Orphans: MIDDLE/LAST without FIRST, or FULL/FIRST while a record is open, are `corrupt`/
 //   `orphan-chunk` (LevelDB: "partial record without end"; Pebble skips them silently).
-import { open } from 'node:fs/promises';
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { AbortError } from './errors';
 import { LogScanner } from './scanner';
 import type { LogRecord, LogVerdict } from './types';
@@ -54,12 +55,25 @@ export function scanLogBytes(bytes: Buffer, opts: ScanBytesOptions = {}): LogVer
 }
 
 /**
+ * Opens `path` read-only; a symlink at `path` (swapped in after a caller checked the name, say) is
+ * refused by the kernel (O_NOFOLLOW: ELOOP), never followed.
+ */
+async function openNoFollow(path: string): Promise<FileHandle> {
+  try {
+    return await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ELOOP') throw new Error(`${path} is a symlink; refusing to follow it`, { cause: err });
+    throw err;
+  }
+}
+
+/**
  * Classifies a log file, reading it in READ_SIZE pieces (the next read runs while the current piece
  * is scanned) so a 1 GB WAL is never held whole. Stops reading once nothing more can change the
- * verdict (a valid record after a problem, an EOF trailer).
+ * verdict (a valid record after a problem, an EOF trailer). Refuses a symlink at `path`.
  */
 export async function scanLogFile(path: string, opts: ScanFileOptions = {}): Promise<LogVerdict> {
-  const fh = await open(path, 'r');
+  const fh = await openNoFollow(path);
   let pending: Promise<number> | null = null;
   try {
     const size = (await fh.stat()).size;

@@ -181,7 +181,7 @@ export function requiredFields(engine: Engine, s: Pick<ManifestReplay, ManifestF
   return (['comparator', 'nextFileNumber', 'logNumber', 'lastSequence'] as const).filter((f) => s[f] === undefined);
 }
 
-/** Replays a MANIFEST file as `engine` would read it (streamed: record by record). */
+/** Replays a MANIFEST file as `engine` would read it (streamed: record by record; a symlink is refused, as scanLogFile does). */
 export async function replayManifest(path: string, engine: Engine, opts: { signal?: AbortSignal } = {}): Promise<ManifestReplay> {
   const state = new ManifestState(engine);
   const verdict = await scanLogFile(path, { signal: opts.signal, onRecord: (rec) => state.apply(rec) });
