@@ -119,7 +119,7 @@ describe('runbook demo lance', () => {
     const { exitCode, stdout, stderr } = await runbook(['demo', 'lance', '--dir', sandbox]);
     assert.equal(exitCode, 0, stderr);
     assert.match(stderr, /GET \/api\/images → 500 .*Not found/);
-    assert.match(stderr, /backend after the run: GET \/api\/images → 200 \{"rows":386,"version":421\}/);
+    assert.match(stderr, /service after the run: GET \/api\/images → 200 \{"rows":386,"version":421\}/);
     const [workflowId, ...report] = stdout.split('\n');
     assert.match(workflowId!, /^lanceRestore:.+\/lance:.+images\.lance$/);
     // A short report a person reads at the terminal: counts, not the 295 files.

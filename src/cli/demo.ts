@@ -1,6 +1,7 @@
 // `runbook demo lance`: incident 000 rebuilt in a sandbox (a 30-row version 61 and a 386-row version
 // 421 whose 295 data files are gone from data/ but still in the local git-LFS store), its backend
-// answering 500, and a lanceRestore run started against it.
+// answering 500, and a lanceRestore run started against it. `runbook demo leveldb`: incident 003, a
+// goleveldb store with a damaged table block, its service answering 500, and a logStoreRecover run.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,9 +12,16 @@ import { workflowUrl, type Config } from '../config';
 import { buildLanceIncident } from '../demo/lance-incident';
 import { updateHostFile } from '../host/host-file';
 import { freePort } from '../platform/dev-server';
-import type { LanceRestoreRequest } from '../workflows/inputs';
+import type { LanceRestoreRequest, LogStoreRecoverRequest } from '../workflows/inputs';
+import type { hostService } from '../workflows/service-spec';
+import { buildLogStoreIncident } from '../demo/log-store-incident';
+import { storectlPath } from '../engines/logstore/storectl';
+import type { z } from 'zod';
 
 const backendScript = fileURLToPath(new URL('../../demo/lance-images-api.mjs', import.meta.url));
+const storeApiScript = fileURLToPath(new URL('../../demo/logstore-api.mjs', import.meta.url));
+
+type HostExecEntry = Extract<z.input<typeof hostService>, { adapter: 'exec' }>;
 
 export interface LanceDemo {
   run: StartedRun;
@@ -30,7 +38,7 @@ async function answer(url: string): Promise<string> {
   }
 }
 
-export async function startLanceDemo(client: Client, config: Config, options: { dir: string; servicesFile: string; approval: 'auto' | 'required'; requestedBy: string; say: (line: string) => void }): Promise<LanceDemo> {
+export async function startLanceDemo(client: Client, config: Config, options: DemoOptions & { approval: 'auto' | 'required'; requestedBy: string }): Promise<LanceDemo> {
   const { say } = options;
   await mkdir(options.dir, { recursive: true });
   say(`building the incident in ${options.dir} (LanceDB table in a git repository with git-LFS) …`);
@@ -39,8 +47,8 @@ export async function startLanceDemo(client: Client, config: Config, options: { 
 
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
-  const service = {
-    adapter: 'exec' as const,
+  const service: HostExecEntry = {
+    adapter: 'exec',
     start: [process.execPath, backendScript, '--db', incident.dbDir, '--table', incident.tableName, '--port', String(port)],
     pidFile: join(options.dir, 'images-api.pid'),
     logFile: join(options.dir, 'images-api.log'),
@@ -51,17 +59,7 @@ export async function startLanceDemo(client: Client, config: Config, options: { 
       last: { url: `${api}/api/images/${incident.newRows - 1}`, expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 5000 },
     },
   };
-  // The worker acts only on services its host declares: the demo declares its backend in this
-  // machine's development services file (the one `npm start` writes), and the sandbox as a data root.
-  await updateHostFile(options.servicesFile, (file) => ({
-    ...file,
-    // A sandbox already under a declared root adds nothing.
-    dataRoots: (file.dataRoots ?? []).some((root) => options.dir === root || options.dir.startsWith(`${root}/`)) ? file.dataRoots : [...(file.dataRoots ?? []), options.dir],
-    services: { ...file.services, 'images-api': service },
-  }));
-  say(`declared service images-api and data root ${options.dir} in ${options.servicesFile}`);
-  await serviceControl({ ...service, name: 'images-api' }).start();
-  for (let i = 0; i < 50 && (await answer(`${api}/health`)).startsWith('no answer'); i++) await new Promise((r) => setTimeout(r, 100));
+  await declareAndStart(options, 'images-api', service, `${api}/health`);
   say(`backend on ${api}: GET /api/images → ${await answer(`${api}/api/images`)}`);
 
   const input: LanceRestoreRequest = {
@@ -76,6 +74,61 @@ export async function startLanceDemo(client: Client, config: Config, options: { 
   say(`lanceRestore started: ${run.workflowId}`);
   say(`  watch it: ${workflowUrl(config, run.workflowId)}`);
   if (options.approval === 'required') say(`  approve it (as someone else): npx runbook approve '${run.workflowId}' --as <name>`);
+  return { run, api, pidFile: service.pidFile };
+}
+
+type DemoOptions = { dir: string; servicesFile: string; say: (line: string) => void };
+
+/**
+ * The worker acts only on services its host declares: the demo declares its service in this
+ * machine's development services file (the one `npm start` writes), and the sandbox as a data root,
+ * then starts the service and waits until it answers.
+ */
+async function declareAndStart(options: DemoOptions, name: string, service: HostExecEntry, health: string): Promise<void> {
+  await updateHostFile(options.servicesFile, (file) => ({
+    ...file,
+    // A sandbox already under a declared root adds nothing.
+    dataRoots: (file.dataRoots ?? []).some((root) => options.dir === root || options.dir.startsWith(`${root}/`)) ? file.dataRoots : [...(file.dataRoots ?? []), options.dir],
+    services: { ...file.services, [name]: service },
+  }));
+  options.say(`declared service ${name} and data root ${options.dir} in ${options.servicesFile}`);
+  await serviceControl({ ...service, name, stopTimeoutSeconds: service.stopTimeoutSeconds ?? 10 }).start();
+  for (let i = 0; i < 50 && (await answer(health)).startsWith('no answer'); i++) await new Promise((r) => setTimeout(r, 100));
+}
+
+export interface LogStoreDemo {
+  run: StartedRun;
+  api: string;
+  pidFile: string;
+}
+
+export async function startLogStoreDemo(client: Client, config: Config, options: DemoOptions & { policy: 'strict' | 'rebuild'; approval: 'auto' | 'required'; requestedBy: string }): Promise<LogStoreDemo> {
+  const { say } = options;
+  await mkdir(options.dir, { recursive: true });
+  say(`building the incident in ${options.dir} (a goleveldb store written by goleveldb itself) …`);
+  const incident = await buildLogStoreIncident(options.dir);
+  say(`  ${incident.storeDir}: ${incident.keys} keys in 4 tables; one byte flipped in a data block of ${incident.damaged.table} (offset ${incident.damaged.flippedAt})`);
+
+  const port = await freePort();
+  const api = `http://127.0.0.1:${port}`;
+  const service: HostExecEntry = {
+    adapter: 'exec',
+    start: [process.execPath, storeApiScript, '--engine', 'goleveldb', '--dir', incident.storeDir, '--port', String(port), '--storectl', storectlPath()],
+    pidFile: join(options.dir, 'index-api.pid'),
+    logFile: join(options.dir, 'index-api.log'),
+    stopTimeoutSeconds: 10,
+    health: { url: `${api}/health`, expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 5000 },
+    checks: { keys: { url: `${api}/api/keys`, expectStatus: 200, retries: 5, delayMs: 1000, timeoutMs: 10_000 } },
+  };
+  await declareAndStart(options, 'index-api', service, `${api}/health`);
+  say(`service on ${api}: GET /api/keys → ${await answer(`${api}/api/keys`)}`);
+
+  const input: LogStoreRecoverRequest = { mode: 'apply', approval: options.approval, dir: incident.storeDir, engine: 'goleveldb', policy: options.policy, service: 'index-api' };
+  const run = await startRunbook(client, config, 'logStoreRecover', input, { requestedBy: options.requestedBy, origin: 'cli-demo' });
+  say(`logStoreRecover started: ${run.workflowId}`);
+  say(`  watch it: ${workflowUrl(config, run.workflowId)}`);
+  // Recovering a damaged table loses keys: the plan says how many, and a second person decides.
+  say(`  the plan loses keys, so a second person approves it, even with --approval auto: npx runbook approve '${run.workflowId}' --as <name>`);
   return { run, api, pidFile: service.pidFile };
 }
 

@@ -10,7 +10,7 @@ import { approveRunbook, connectClient, getProgress, InvalidRequestError, Refuse
 import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
 import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
-import { httpAnswer, startLanceDemo } from './demo';
+import { httpAnswer, startLanceDemo, startLogStoreDemo } from './demo';
 import { formatLogStoreDiagnosis } from './doctor-format';
 import { EXIT, ExitError } from './exit';
 import { follow } from './follow';
@@ -110,26 +110,30 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('demo')
     .description('rebuild an incident in a sandbox and repair it')
-    .argument('<incident>', 'lance: the LanceDB table whose newest version misses 295 data files')
-    .option('--dir <dir>', 'sandbox folder (default: var/demo/lance-<time> in this checkout)')
+    .argument('<incident>', 'lance: the LanceDB table whose newest version misses 295 data files; leveldb: a goleveldb store with a damaged table block')
+    .option('--dir <dir>', 'sandbox folder (default: var/demo/<incident>-<time> in this checkout)')
     .option('--approval <policy>', 'auto, or required (then approve as a second person)', 'auto')
+    .option('--policy <policy>', 'leveldb: strict (drop the damaged table) or rebuild (keep its good keys)', 'rebuild')
     .option('--no-wait', 'start the run and return')
     .option('--json', 'print the whole report as JSON instead of a short one')
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
-    .action(async (incident: string, opts: { dir?: string; approval: string; wait: boolean; json?: boolean; as: string }) => {
-      if (incident !== 'lance') throw new ExitError(`unknown demo "${incident}"; known: lance`, EXIT.badInput);
+    .action(async (incident: string, opts: { dir?: string; approval: string; policy: string; wait: boolean; json?: boolean; as: string }) => {
+      if (incident !== 'lance' && incident !== 'leveldb') throw new ExitError(`unknown demo "${incident}"; known: lance, leveldb`, EXIT.badInput);
       if (opts.approval !== 'auto' && opts.approval !== 'required') throw new ExitError('--approval must be auto or required', EXIT.badInput);
-      const dir = resolve(opts.dir ?? `var/demo/lance-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`);
+      if (opts.policy !== 'strict' && opts.policy !== 'rebuild') throw new ExitError('--policy must be strict or rebuild', EXIT.badInput);
+      const dir = resolve(opts.dir ?? `var/demo/${incident}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`);
       const servicesFile = process.env.RUNBOOK_SERVICES_FILE || resolve('var/host/services.json');
       if (!existsSync(servicesFile)) throw new ExitError(`no services file at ${servicesFile}: start the stack with npm start (it writes one), or set RUNBOOK_SERVICES_FILE to the worker's`, EXIT.badInput);
       await withClient(async (client) => {
         const say = (line: string) => process.stderr.write(`${line}\n`);
-        const demo = await startLanceDemo(client, config, { dir, servicesFile, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say });
+        const common = { dir, servicesFile, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say };
+        const demo = incident === 'lance' ? await startLanceDemo(client, config, common) : await startLogStoreDemo(client, config, { ...common, policy: opts.policy as 'strict' | 'rebuild' });
+        const probe = incident === 'lance' ? `${demo.api}/api/images` : `${demo.api}/api/keys`;
         process.stdout.write(`${demo.run.workflowId}\n`);
         if (!opts.wait) return;
         const code = await follow(demo.run.handle, { json: opts.json });
-        say(`backend after the run: GET /api/images → ${await httpAnswer(`${demo.api}/api/images`)}`);
-        say(`the backend keeps running; stop it with: kill $(node -p 'require("${demo.pidFile}").pid')`);
+        say(`service after the run: GET ${new URL(probe).pathname} → ${await httpAnswer(probe)}`);
+        say(`the service keeps running; stop it with: kill $(node -p 'require("${demo.pidFile}").pid')`);
         setExit(code);
       });
     });

@@ -7,7 +7,6 @@ import { open } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BLOCK_SIZE, encodeRecord, scanLogFile } from '../../src/format/logstore/records';
 import type { LogRecord } from '../../src/format/logstore/types';
-import { checkTable } from '../../src/engines/logstore/tables';
 
 const LEGACY_HEADER = 7;
 
@@ -127,29 +126,8 @@ export async function shortPayloadRecord(dir: string): Promise<{ manifest: strin
   return { manifest, offset: last.offset };
 }
 
-/** Flips a byte in the middle of the first data block of the largest table. Returns the block's offset. */
-export async function damageTableBlock(dir: string): Promise<{ table: string; offset: number; flippedAt: number }> {
-  const tables = [];
-  for (const name of (await readdir(dir)).filter((n) => /^\d+\.(ldb|sst)$/.test(n))) tables.push({ name, size: (await stat(join(dir, name))).size });
-  const largest = tables.sort((a, b) => b.size - a.size)[0];
-  if (!largest) throw new Error(`${dir} has no table`);
-  const path = join(dir, largest.name);
-  const fh = await open(path, 'r+');
-  try {
-    const blocks: Array<{ offset: number; size: number }> = [];
-    const check = await checkTable(fh, largest.size, { onDataBlock: (h) => blocks.push(h) });
-    const first = blocks.sort((a, b) => a.offset - b.offset)[0];
-    if (!first) throw new Error(`${path}: no data block found (${check.unchecked ?? check.status})`);
-    const flippedAt = first.offset + Math.floor(first.size / 2);
-    const b = Buffer.alloc(1);
-    await fh.read(b, 0, 1, flippedAt);
-    b[0] = b[0]! ^ 0xff;
-    await fh.write(b, 0, 1, flippedAt);
-    return { table: largest.name, offset: first.offset, flippedAt };
-  } finally {
-    await fh.close();
-  }
-}
+/** Flips a byte in the middle of the first data block of the largest table (the demo's damage too). */
+export { damageTableBlock } from '../../src/demo/log-store-incident';
 
 /** Removes CURRENT (LevelDB), or every manifest marker (Pebble, which has no CURRENT). */
 export async function removeCurrent(dir: string): Promise<string[]> {
