@@ -1,40 +1,19 @@
 // `runbook doctor leveldb|pebble` as an operator runs it: the real CLI process on real goleveldb,
 // Pebble and C++ LevelDB stores, exit codes (0 healthy, 1 findings, 2 bad input), human and JSON output.
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, symlink, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
+import { describe, test } from 'node:test';
 import { execa } from 'execa';
 import { damageTableBlock, tearLastManifestRecord } from './helpers/log-store-damage';
-import { writeCppLevelDb, writeStore } from './helpers/log-stores';
+import { fingerprint, fresh, symlinkOut, useScratch, writeCppLevelDb, writeStore } from './helpers/log-stores';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-let work: string;
-let seq = 0;
-const fresh = () => join(work, `s${++seq}`);
+useScratch('cli-logstore-');
 
 const runbook = (args: string[]) => execa(process.execPath, ['bin/runbook.js', ...args], { cwd: root, reject: false, timeout: 120_000 });
 const shown = (r: { exitCode?: number; stdout: string; stderr: string }) => `exit ${r.exitCode}\n--- stdout\n${r.stdout}\n--- stderr\n${r.stderr}`;
-
-async function fingerprint(dir: string): Promise<string> {
-  const lines: string[] = [];
-  for (const name of (await readdir(dir)).sort()) {
-    const path = join(dir, name);
-    const s = await lstat(path);
-    lines.push(`${name} ${s.size} ${s.mtimeMs} ${s.isSymbolicLink() ? await readlink(path) : s.isFile() ? createHash('sha256').update(await readFile(path)).digest('hex') : '-'}`);
-  }
-  return lines.join('\n');
-}
-
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'cli-logstore-'));
-});
-after(async () => {
-  await rm(work, { recursive: true, force: true });
-});
 
 describe('runbook doctor leveldb|pebble', () => {
   test('a healthy goleveldb store: exit 0 and a short summary; --json carries the documented fields', async () => {
@@ -109,8 +88,7 @@ describe('runbook doctor leveldb|pebble', () => {
     await writeStore('goleveldb', store, { keys: 100 });
     const outside = fresh();
     await mkdir(outside);
-    await rename(join(store, 'CURRENT'), join(outside, 'CURRENT'));
-    await symlink(join(outside, 'CURRENT'), join(store, 'CURRENT'));
+    await symlinkOut(store, 'CURRENT', outside);
     const before = [await fingerprint(store), await fingerprint(outside)];
     const linked = await runbook(['doctor', 'leveldb', store, '--json']);
     assert.equal(linked.exitCode, 2, shown(linked));

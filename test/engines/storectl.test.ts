@@ -2,36 +2,13 @@
 // stores written by classic-level, and the same stores with a damaged table block. What is asserted
 // is what the engines do (measured, then pinned as relations that follow from goleveldb's rules).
 import assert from 'node:assert/strict';
-import { createHash } from 'node:crypto';
-import { cp, lstat, mkdir, mkdtemp, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { cp, mkdir, open, readdir, readFile, rm, stat, truncate, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
+import { before, describe, test } from 'node:test';
 import { recoverStore, scanStore, storectlPath, StoreOpenError, type RecoveredTable, type StoreEngine } from '../../src/engines/logstore/storectl';
-import { writeCppLevelDb, writeStore } from '../helpers/log-stores';
+import { fingerprint, fresh, useScratch, writeCppLevelDb, writeStore } from '../helpers/log-stores';
 
-let work: string;
-let seq = 0;
-const fresh = () => join(work, `s${++seq}`);
-
-before(async () => {
-  work = await mkdtemp(join(tmpdir(), 'storectl-'));
-});
-after(async () => {
-  await rm(work, { recursive: true, force: true });
-});
-
-/** Names, sizes, modes, mtimes and sha256 of every entry, and the directory's own mtime. */
-async function fingerprint(dir: string): Promise<string> {
-  const lines = [`. ${(await stat(dir, { bigint: true })).mtimeNs}`];
-  for (const name of (await readdir(dir)).sort()) {
-    const path = join(dir, name);
-    const s = await lstat(path, { bigint: true });
-    const hash = s.isFile() ? createHash('sha256').update(await readFile(path)).digest('hex') : '-';
-    lines.push(`${name} ${s.mode} ${s.size} ${s.mtimeNs} ${hash}`);
-  }
-  return lines.join('\n');
-}
+useScratch('storectl-');
 
 const files = async (dir: string, ext: string) => (await readdir(dir)).filter((n) => n.endsWith(ext)).sort();
 
@@ -102,10 +79,10 @@ describe('storectl write and scan', () => {
   });
 
   test('not a store: StoreOpenError naming the directory, not corruption', async () => {
-    const missing = join(work, 'missing');
+    const missing = fresh();
     await rejectsOpen(scanStore('goleveldb', missing), missing, false, /no such file or directory/);
     await rejectsOpen(scanStore('pebble', missing), missing, false, /does not exist/);
-    const notDir = join(work, 'a-file');
+    const notDir = fresh();
     await writeFile(notDir, 'x');
     await rejectsOpen(scanStore('goleveldb', notDir), notDir, false, /not a directory/);
     // A goleveldb store is not a Pebble store: Pebble v2 refuses its CURRENT-based format, not as corruption.
@@ -174,7 +151,7 @@ describe('storectl write and scan', () => {
   test('storectlPath: STORECTL first, and a clear error when the binary is not there', () => {
     const saved = process.env.STORECTL;
     try {
-      process.env.STORECTL = join(work, 'no-storectl');
+      process.env.STORECTL = join(fresh(), 'no-storectl');
       assert.throws(() => storectlPath(), /storectl is not built: .*no-storectl does not exist; run npm test or npm start once to build it/);
     } finally {
       if (saved === undefined) delete process.env.STORECTL;

@@ -1,6 +1,8 @@
 // Real LevelDB-family stores for tests: goleveldb and Pebble stores written by the engines
 // themselves (storectl write), and C++ LevelDB stores written by classic-level (leveldb 1.20's
-// C++ code, as a Node application would). Damage is done elsewhere (log-store-damage.ts).
+// C++ code, as a Node application would). Damage is done elsewhere (log-store-damage.ts). Also
+// what the tests around them share: a scratch folder per test file, and `fingerprint`, which tells
+// that a directory was left untouched.
 //
 // What the engines leave behind, measured with these helpers (goleveldb v1.0.0, Pebble v2.1.7,
 // classic-level 3.0.0):
@@ -30,8 +32,12 @@
 //   trailer is still a recyclable chunk, and the format upgrade at open leaves a first WAL holding
 //   only a trailer. Pebble's memtable starts at 256 KiB and doubles, so more than ~250 KiB of
 //   WAL-only keys spread over several WAL files (never flushed: writeStore's memtable is big).
-import { mkdir } from 'node:fs/promises';
 import { createHash } from 'node:crypto';
+import assert from 'node:assert/strict';
+import { lstat, mkdir, mkdtemp, readdir, readFile, readlink, rename, rm, stat, symlink } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before } from 'node:test';
 import { ClassicLevel } from 'classic-level';
 import { writeStoreWithEngine, type StoreEngine, type WriteStoreOptions } from '../../src/engines/logstore/storectl';
 
@@ -102,4 +108,44 @@ export async function writeCppLevelDb(dir: string, keys: number, { valueBytes = 
     }
   }
   return { keys, digest: digestOf(pairs) };
+}
+
+/**
+ * Every entry's name, mode, size, mtime (ns) and content hash (a symlink: its target), and the
+ * dir's own mtime: equal before and after means nothing in `dir` was written, created or removed.
+ */
+export async function fingerprint(dir: string): Promise<string> {
+  const lines = [`. ${(await stat(dir, { bigint: true })).mtimeNs}`];
+  for (const name of (await readdir(dir)).sort()) {
+    const path = join(dir, name);
+    const s = await lstat(path, { bigint: true });
+    const what = s.isSymbolicLink() ? `-> ${await readlink(path)}` : s.isFile() ? createHash('sha256').update(await readFile(path)).digest('hex') : '-';
+    lines.push(`${name} ${s.mode} ${s.size} ${s.mtimeNs} ${what}`);
+  }
+  return lines.join('\n');
+}
+
+/** Moves `name` from `dir` into `outside` and leaves a symlink to it in its place. */
+export async function symlinkOut(dir: string, name: string, outside: string): Promise<void> {
+  await rename(join(dir, name), join(outside, name));
+  await symlink(join(outside, name), join(dir, name));
+}
+
+let work: string | undefined;
+let seq = 0;
+
+/** Gives the calling test file a scratch folder, made before its tests and removed after them. */
+export function useScratch(prefix: string): void {
+  before(async () => {
+    work = await mkdtemp(join(tmpdir(), prefix));
+  });
+  after(async () => {
+    if (work) await rm(work, { recursive: true, force: true });
+  });
+}
+
+/** A new path (not created) in the scratch folder. */
+export function fresh(): string {
+  assert.ok(work, 'useScratch() first');
+  return join(work, `s${++seq}`);
 }

@@ -7,7 +7,7 @@ import { lstat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
 import { AbortError } from '../../format/logstore/errors';
 import { scanLogFile } from '../../format/logstore/records';
-import type { LogCorruption, LogStatus, LogVerdict } from '../../format/logstore/types';
+import type { LogStatus, LogVerdict } from '../../format/logstore/types';
 import { replayManifest } from '../../format/logstore/version-edit';
 import { currentFinding, logFinding, manifestFinding, tableFinding, truncateLosesFinding, type LogStoreFinding } from './doctor-findings';
 import {
@@ -29,22 +29,9 @@ import { checkTable, type BlockProblem } from './tables';
 export type { LogStoreFinding } from './doctor-findings';
 export type { CurrentReport, StoreEngine } from './store-files';
 
-/** A file in the log format (the MANIFEST or a WAL), as the format layer judged it. */
-export interface LogFileReport {
+/** A file in the log format (the MANIFEST or a WAL): the format layer's verdict, and what the doctor adds. */
+export interface LogFileReport extends LogVerdict {
   file: string;
-  status: LogStatus;
-  fileBytes: number;
-  /** Where the last complete, valid record ends: the truncation point. */
-  validBytes: number;
-  firstBadOffset: number | null;
-  corruption?: LogCorruption;
-  validRecordsAfter: boolean;
-  records: number;
-  headerFormat: LogVerdict['headerFormat'];
-  /** Clean, but read only up to here (Pebble's EOF trailer, a recycled file's stale chunks). */
-  stoppedAt?: LogVerdict['stoppedAt'];
-  /** Not clean: what was found where, in the format layer's words. */
-  detail?: string;
   /** A torn or zeroed tail that cutting back to validBytes repairs (never for a clean file). */
   truncatable: boolean;
 }
@@ -123,35 +110,29 @@ function notPlain(file: string, type: StoreEntry['type'], what: string, meaning:
 }
 
 /**
- * Runs `read` on `path` while holding it open with O_NOFOLLOW, then checks the name still is that
- * file: the format layer opens by name, and a symlink swapped in meanwhile must not be believed.
+ * Runs `read` on `path` while holding it open (openRegular: a regular file, no link followed), then
+ * checks the name still is that file: the format layer opens by name again, so a different file
+ * renamed into place meanwhile would be read instead.
  */
 async function readStable<T>(path: string, read: (fh: FileHandle, info: Stats) => Promise<T>): Promise<T> {
   const { fh, info } = await openRegular(path);
   try {
     const result = await read(fh, info);
     const now = await lstat(path);
-    if (now.isSymbolicLink() || now.ino !== info.ino || now.dev !== info.dev) throw new Error(`${path} was replaced while it was read`);
+    if (now.ino !== info.ino || now.dev !== info.dev) throw new Error(`${path} was replaced while it was read`);
     return result;
   } finally {
     await fh.close();
   }
 }
 
+/** LogVerdict's fields in report order; `satisfies` makes a field added to LogVerdict fail to compile until listed. */
+const VERDICT_ORDER = { status: 1, fileBytes: 1, validBytes: 1, firstBadOffset: 1, corruption: 1, validRecordsAfter: 1, records: 1, headerFormat: 1, stoppedAt: 1, detail: 1 } satisfies Record<keyof LogVerdict, 1>;
+const VERDICT_FIELDS = Object.keys(VERDICT_ORDER) as Array<keyof LogVerdict>;
+
+/** The verdict under its file name; an absent optional field stays absent (no undefined keys in the JSON). */
 function logFields(file: string, v: LogVerdict): Omit<LogFileReport, 'truncatable'> {
-  return {
-    file,
-    status: v.status,
-    fileBytes: v.fileBytes,
-    validBytes: v.validBytes,
-    firstBadOffset: v.firstBadOffset,
-    ...(v.corruption ? { corruption: v.corruption } : {}),
-    validRecordsAfter: v.validRecordsAfter,
-    records: v.records,
-    headerFormat: v.headerFormat,
-    ...(v.stoppedAt ? { stoppedAt: v.stoppedAt } : {}),
-    ...(v.detail ? { detail: v.detail } : {}),
-  };
+  return { file, ...(Object.fromEntries(VERDICT_FIELDS.filter((k) => v[k] !== undefined).map((k) => [k, v[k]])) as unknown as LogVerdict) };
 }
 
 /** Which MANIFEST the engine reads, and by what: the pointer, a goleveldb fallback, else the newest one here. */
