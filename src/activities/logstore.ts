@@ -8,12 +8,19 @@ import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doct
 import { claimScratch, copyStore, isScratch, requireFreeSpace, storeBytes, logFileName, predictOutcomes, truncateTail, truncationsOf, type Predictions, type Truncation } from '../engines/logstore/candidates';
 import { recoverStore, scanStore, StoreOpenError, type StoreEngine } from '../engines/logstore/storectl';
 import { fsyncDir, fsyncPath } from '../engines/lfs/file-io';
-import { requireUnderDataRoots } from '../host/data-roots';
+import { realPathOf, requireUnderDataRoots } from '../host/data-roots';
+import { lockHolders, requireNotOpen } from '../engines/logstore/lock-holder';
 import type { FileMove, ListRef } from '../workflows/report';
 import { invalidInput, safetyViolation, verificationFailed } from './failures';
 import { sha256File, snapshotTree } from './files';
 import { cancellationSignal, heartbeatWhile, reportProgress } from './progress';
 import { keepList } from './state';
+
+/** The quarantine must lie outside the store: a snapshot or a copy inside it would copy itself, and the engine would see it. */
+async function requireOutsideStore(dir: string, quarantine: string): Promise<void> {
+  const [store, q] = await Promise.all([realPathOf(dir), realPathOf(quarantine)]);
+  if (q === store || q.startsWith(`${store}/`)) throw safetyViolation(`quarantineDir ${quarantine} is inside the store ${dir}; choose a folder outside it`);
+}
 
 const doctorEngine = (engine: StoreEngine) => (engine === 'goleveldb' ? 'leveldb' : 'pebble');
 
@@ -24,6 +31,8 @@ export interface LogStoreFacts {
   path: string;
   engine: StoreEngine;
   healthy: boolean;
+  /** Pids holding the store's LOCK now: the engine has it open. */
+  openBy: number[];
   /** Every problem is a torn or zeroed tail that cutting back repairs. */
   truncatable: boolean;
   manifest: LogStoreDiagnosis['manifest'];
@@ -41,6 +50,7 @@ export interface LogStoreFacts {
  */
 export async function diagnoseLogStore(args: { dir: string; engine: StoreEngine; scratchDir: string }): Promise<LogStoreFacts> {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.scratchDir });
+  await requireOutsideStore(args.dir, args.scratchDir);
   const signal = cancellationSignal();
   let d: LogStoreDiagnosis;
   try {
@@ -57,6 +67,7 @@ export async function diagnoseLogStore(args: { dir: string; engine: StoreEngine;
   return {
     path: d.path,
     engine: args.engine,
+    openBy: [...new Set((await lockHolders(args.dir)).map((h) => h.pid))],
     healthy: d.healthy && predictions.asIs.opens,
     truncatable: d.truncatable,
     manifest: d.manifest,
@@ -74,6 +85,8 @@ export async function diagnoseLogStore(args: { dir: string; engine: StoreEngine;
  */
 export async function snapshotLogStore(args: { dir: string; destination: string }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.destination });
+  await requireOutsideStore(args.dir, args.destination);
+  await requireNotOpen(args.dir, 'snapshot it');
   const signal = cancellationSignal();
   // Checked before the first copy only: a retry finds part of the snapshot already taking space.
   if (!(await lstat(args.destination).then(() => true, () => false))) await requireFreeSpace(args.destination, await storeBytes(args.dir), `the snapshot of ${args.dir}`);
@@ -106,6 +119,7 @@ async function readSums(destination: string): Promise<Map<string, string>> {
 export async function truncateLogTails(args: { dir: string; snapshot: string; truncations: Truncation[] }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.snapshot });
   for (const t of args.truncations) logFileName(t.file);
+  await requireNotOpen(args.dir, 'cut its files');
   const sums = await readSums(args.snapshot);
   const done: Array<Truncation & { bytesRemoved: number; already: boolean }> = [];
   for (const t of args.truncations) {
@@ -152,6 +166,7 @@ export async function restoreLogTails(args: { dir: string; snapshot: string; tru
  */
 export async function recoverLogStoreCopy(args: { dir: string; snapshot: string; work: string; strict: boolean }) {
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.work });
+  await requireOutsideStore(args.dir, args.work);
   const signal = cancellationSignal();
   await claimScratch(args.work);
   const store = join(args.work, 'store');
@@ -170,6 +185,7 @@ export async function swapLogStore(args: { dir: string; recovered: string; aside
   const [dir, recovered, aside] = await Promise.all([args.dir, args.recovered, args.aside].map((p) => lstat(p).then((i) => i, () => undefined)));
   if (recovered && !(await isScratch(dirname(args.recovered)))) throw safetyViolation(`${args.recovered} is not a copy this tool recovered; refusing to swap it in`);
   if (aside?.isSymbolicLink() || dir?.isSymbolicLink()) throw safetyViolation(`${args.dir} or ${args.aside} is a symlink; refusing to rename through it`);
+  if (dir) await requireNotOpen(args.dir, 'swap it out');
   // A directory has no sha256 of its own: the move records the one of its snapshot's SHA256SUMS.
   const record: FileMove = { from: args.dir, to: args.aside, sha256: await sha256File(join(args.snapshot, 'SHA256SUMS')) };
   const filesMoved: ListRef<FileMove> = { count: 1, first: [record], sha256: record.sha256 };

@@ -57,6 +57,7 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   StoreChangedError: 'SafetyViolation',
   StoreOpenError: 'VerificationFailed',
   NoSpaceError: 'InvalidInput',
+  StoreInUseError: 'SafetyViolation',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */

@@ -43,6 +43,8 @@ function planActions(rb: Runbook, input: LogStoreRecoverInput, f: LogStoreFacts,
   const q = rb.quarantineFor(input.dir, input.quarantineDir);
   const p = f.predictions;
   const backend = view ? [stopAction(view), `wait up to ${input.waitDownSeconds}s until it is down`] : [];
+  // Nothing will stop what holds the store open: say so now rather than at the snapshot.
+  if (f.openBy.length && !view && action !== 'nothing') backend.push(`the store is open (pid ${f.openBy.join(', ')} holds its LOCK) and no service is named to stop: the snapshot will refuse until it is closed`);
   const restart = view ? [startAction(view), healthyAction(view, input.waitHealthySeconds), ...checkActions(view)] : [];
   const snapshot = `copy the whole store with a sha256 list to ${q}/snapshot, and check it against the store`;
   const cutAlone = p.truncate ? [`cutting the torn tail${f.truncations.length === 1 ? '' : 's'} alone would leave: ${leaves(p.truncate, p.readableKeys)}`] : [];

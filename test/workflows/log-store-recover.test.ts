@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, describe, test } from 'node:test';
 import type { Client } from '@temporalio/client';
+import { execa } from 'execa';
 import { getProgress, startRunbook, waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { serviceControl } from '../../src/activities/services/index';
@@ -222,6 +223,20 @@ describe('logStoreRecover', () => {
     assert.match(second.error ?? '', /dir .*escape: resolves to \/etc, outside this host's data roots/);
     await rm(escape);
     assert.equal(await treeDigest(root), plainBefore, 'nothing under the folder changed');
+  });
+
+  test('a store a live process holds open (its LOCK held) and no service named to stop: the plan says so, the snapshot refuses, nothing changed', async () => {
+    const s = await scene('goleveldb', goleveldb({ keys: 2_000, tables: 2 }), appendTornRecord, false);
+    // util-linux flock(1): a real process holding a real lock on the store's LOCK, as an engine does.
+    const holder = execa('flock', [join(s.dir, 'LOCK'), 'sleep', '120'], { reject: false });
+    cleanups.push(async () => holder.kill('SIGKILL'));
+    await waitFor('the lock to be held', async () => (await readFile('/proc/locks', 'utf8')).includes(` ${holder.pid} `));
+    const before = await treeDigest(s.dir);
+    const { report, error, plan } = await runToEnd(s.input);
+    assert.equal(report?.outcome, 'Failed');
+    assert.ok(plan.some((a) => a.includes('the store is open (pid ')), plan.join('\n'));
+    assert.match(error ?? '', new RegExp(`is open: pid \\d+ holds its LOCK; refusing to snapshot it under a running engine`));
+    assert.equal(await treeDigest(s.dir), before);
   });
 
   test('Pebble with a corrupt MANIFEST: no recovery exists, so it stops with the report and the snapshot', async () => {
