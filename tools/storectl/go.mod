@@ -6,7 +6,8 @@ require (
 	github.com/cockroachdb/errors v1.11.3
 	github.com/cockroachdb/pebble/v2 v2.1.7
 	github.com/syndtr/goleveldb v1.0.0
-	golang.org/x/sys v0.18.0
+	go.etcd.io/bbolt v1.4.3
+	golang.org/x/sys v0.29.0
 )
 
 require (

@@ -1,6 +1,7 @@
-// storectl: the referee for LevelDB-family stores. It calls the real engines (goleveldb v1.0.0,
-// Pebble v2.1.7) and reports, as one JSON object on stdout, whether the engine opens a store and
-// what it holds, what goleveldb's own Recover keeps, drops or rebuilds, and it writes test stores.
+// storectl: the referee for LevelDB-family stores and bbolt. It calls the real engines (goleveldb
+// v1.0.0, Pebble v2.1.7, bbolt v1.4.3) and reports, as one JSON object on stdout, whether the
+// engine opens a store and what it holds, what goleveldb's own Recover keeps, drops or rebuilds,
+// and what bbolt's own tx.Check says about a db; it also writes test stores and dbs.
 // It diagnoses nothing itself: the TypeScript doctor does that, and its verdicts are checked
 // against what the engines do here.
 //
@@ -21,7 +22,10 @@ const usage = `usage:
   storectl recover --dir D [--strict] [--ignore-checksums]
   storectl write   --engine goleveldb|pebble --dir D --keys N [--tables T] [--wal-keys K]
                    [--batch-keys B] [--value-bytes V] [--seed S] [--no-compression]
-                   [--pebble-format N|newest]`
+                   [--pebble-format N|newest]
+  storectl bbolt-write --file F --keys N [--buckets B] [--nested] [--value-bytes V]
+                   [--large-values K] [--seed S] [--no-freelist] [--page-size P]
+  storectl bbolt-check --file F [--max-errors M] [--timeout D]`
 
 // engineError is an error from the engine, with the engine's own corruption classification.
 type engineError struct {
@@ -56,6 +60,10 @@ func run(args []string, stdout, stderr io.Writer) int {
 		result, err = recoverCmd(args[1:])
 	case "write":
 		result, err = writeCmd(args[1:])
+	case "bbolt-write":
+		result, err = bboltWriteCmd(args[1:])
+	case "bbolt-check":
+		result, err = bboltCheckCmd(args[1:])
 	case "-h", "--help", "help":
 		fmt.Fprintln(stdout, usage)
 		return 0

@@ -64,8 +64,11 @@ const recoverOutput = z.object({
 });
 const errorOutput = z.object({ error: z.string(), corrupted: z.boolean() });
 
-/** Runs storectl; exit 0 gives its JSON checked by `schema`, exit 1 a StoreOpenError, anything else a plain Error. */
-async function storectl<T>(args: string[], dir: string, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
+/**
+ * Runs storectl; exit 0 gives its JSON checked by `schema`, exit 1 a StoreOpenError, anything else a
+ * plain Error. The one runner for every storectl command (the bbolt ones too: engines/bbolt).
+ */
+export async function storectl<T>(args: string[], dir: string, schema: z.ZodType<T>, signal?: AbortSignal): Promise<T> {
   const bin = storectlPath();
   const r = await execa(bin, args, { reject: false, cancelSignal: signal, maxBuffer: 16 * 1024 * 1024 });
   if (r.isCanceled) throw new AbortError(`storectl ${args[0]} ${dir}`, signal?.reason);
