@@ -1,5 +1,7 @@
-// The short human summary of `runbook doctor leveldb|pebble` (--json prints the whole diagnosis).
+// The short human summaries of `runbook doctor lance|leveldb|pebble|bbolt` (--json prints the whole diagnosis).
+import type { LanceDiagnosis } from '../engines/lance/doctor';
 import type { LogStoreDiagnosis } from '../engines/logstore/doctor';
+import type { BboltReport } from '../format/bbolt/index';
 
 const MAX_FINDINGS = 8;
 
@@ -24,6 +26,39 @@ export function formatLogStoreDiagnosis(d: LogStoreDiagnosis): string {
     ...(shownFindings.length ? [`  ${shownFindings.length} finding${shownFindings.length === 1 ? '' : 's'}${info ? ` (and ${info} for information)` : ''}:`] : []),
     ...shownFindings.slice(0, MAX_FINDINGS).map((f) => `  [${f.code}] ${f.message}`),
     ...(shownFindings.length > MAX_FINDINGS ? [`  … and ${shownFindings.length - MAX_FINDINGS} more (--json lists them all)`] : []),
+    '',
+  ].join('\n');
+}
+
+export function formatLanceDiagnosis(d: LanceDiagnosis): string {
+  const current = d.versions.find((v) => v.version === d.currentVersion);
+  const complete = d.versions.find((v) => v.version === d.latestCompleteVersion);
+  return [
+    `${d.path}: ${d.healthy ? 'healthy' : 'NOT healthy'}`,
+    `  Lance reads version ${d.currentVersion} (${current?.rows} rows)${d.currentComplete ? '' : `; ${d.missingCount} files it needs are missing or wrong`}`,
+    `  newest complete version: ${d.latestCompleteVersion === null ? 'none' : `${d.latestCompleteVersion} (${complete?.rows} rows)`}`,
+    `  ${d.versions.length} versions, ${d.versions.filter((v) => !v.complete).length} incomplete; ${d.orphans.length} orphan files`,
+    ...(d.missingCount ? [`  restorable from git-LFS (${d.lfsRepo}): ${d.restorable.length}; unrestorable: ${d.unrestorable.length}`] : []),
+    ...(d.findings.length ? [`  ${d.findings.length} finding${d.findings.length === 1 ? '' : 's'}:`] : []),
+    // One per unrestorable file can run to hundreds: the summary stays short, --json has them all.
+    ...d.findings.slice(0, 10).map((f) => `  [${f.code}] ${f.message}`),
+    ...(d.findings.length > 10 ? [`  … and ${d.findings.length - 10} more (--json lists them all)`] : []),
+    '',
+  ].join('\n');
+}
+
+export function formatBboltReport(r: BboltReport): string {
+  const meta = (m: BboltReport['metas'][number]) =>
+    `  meta ${m.page}: ${m.valid ? 'valid' : `INVALID (${m.error})`}, txid ${m.txid}, root page ${m.root}, freelist ${m.freelist ?? 'none (not persisted)'}${m.page === r.activeMeta ? '  ← bbolt opens with this one' : ''}`;
+  const shown = r.findings.slice(0, MAX_FINDINGS);
+  const more = r.findings.length - shown.length + r.findingsDropped;
+  return [
+    `${r.path}: ${r.healthy ? 'healthy' : 'NOT healthy'} (bbolt, page size ${r.pageSize}, ${r.fileBytes} bytes)`,
+    ...r.metas.map(meta),
+    `  ${r.stats.pagesVisited} pages walked, ${r.stats.buckets} buckets, ${r.stats.keys} readable keys`,
+    ...(r.findings.length ? [`  ${r.findings.length + r.findingsDropped} finding${r.findings.length + r.findingsDropped === 1 ? '' : 's'}:`] : []),
+    ...shown.map((f) => `  [${f.code}] ${f.message}`),
+    ...(more > 0 ? [`  … and ${more} more (--json lists ${r.findingsDropped ? 'the first ' : ''}${r.findings.length})`] : []),
     '',
   ].join('\n');
 }

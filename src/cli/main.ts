@@ -11,7 +11,8 @@ import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
 import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
 import { httpAnswer, startLanceDemo, startLogStoreDemo } from './demo';
-import { formatLogStoreDiagnosis } from './doctor-format';
+import { formatBboltReport, formatLanceDiagnosis, formatLogStoreDiagnosis } from './doctor-format';
+import { checkBbolt, type BboltReport } from '../format/bbolt/index';
 import { EXIT, ExitError } from './exit';
 import { follow } from './follow';
 import { registerRunCommands } from './runs-commands';
@@ -180,25 +181,25 @@ export function buildProgram(setExit: (code: number) => void): Command {
       });
   }
 
+  doctor
+    .command('bbolt')
+    .description("check a bbolt file (etcd's member/snap/db): both meta pages, every bucket's pages (cycles, pages referenced twice, out of bounds, key order), the freelist")
+    .argument('<file>')
+    .option('--json', 'print the full report as JSON')
+    .action(async (file: string, opts: { json?: boolean }) => {
+      let report: BboltReport;
+      try {
+        report = await checkBbolt(resolve(file));
+      } catch (err) {
+        throw new ExitError(`doctor bbolt: ${(err as Error).message}`, EXIT.badInput);
+      }
+      process.stdout.write(opts.json ? `${JSON.stringify(report, null, 2)}\n` : formatBboltReport(report));
+      setExit(report.healthy ? EXIT.ok : EXIT.failed);
+    });
+
   return program;
 }
 
-function formatLanceDiagnosis(d: LanceDiagnosis): string {
-  const current = d.versions.find((v) => v.version === d.currentVersion);
-  const complete = d.versions.find((v) => v.version === d.latestCompleteVersion);
-  return [
-    `${d.path}: ${d.healthy ? 'healthy' : 'NOT healthy'}`,
-    `  Lance reads version ${d.currentVersion} (${current?.rows} rows)${d.currentComplete ? '' : `; ${d.missingCount} files it needs are missing or wrong`}`,
-    `  newest complete version: ${d.latestCompleteVersion === null ? 'none' : `${d.latestCompleteVersion} (${complete?.rows} rows)`}`,
-    `  ${d.versions.length} versions, ${d.versions.filter((v) => !v.complete).length} incomplete; ${d.orphans.length} orphan files`,
-    ...(d.missingCount ? [`  restorable from git-LFS (${d.lfsRepo}): ${d.restorable.length}; unrestorable: ${d.unrestorable.length}`] : []),
-    ...(d.findings.length ? [`  ${d.findings.length} finding${d.findings.length === 1 ? '' : 's'}:`] : []),
-    // One per unrestorable file can run to hundreds: the summary stays short, --json has them all.
-    ...d.findings.slice(0, 10).map((f) => `  [${f.code}] ${f.message}`),
-    ...(d.findings.length > 10 ? [`  … and ${d.findings.length - 10} more (--json lists them all)`] : []),
-    '',
-  ].join('\n');
-}
 
 export async function main(argv: string[]): Promise<number> {
   let code: number = EXIT.ok;
