@@ -1,9 +1,13 @@
 # The runbook worker. TypeScript runs through tsx (a runtime dependency) and the workflow bundle is
 # built when the worker starts, so there is no compile step.
 # storectl (tools/storectl): the helper through which the LevelDB/Pebble runbook asks the real
-# goleveldb and Pebble engines, built from its pinned go.sum in a stage of its own.
+# goleveldb and Pebble engines, built from its pinned go.sum in a stage of its own. The same stage
+# builds the real bbolt CLI at the pinned tag (scripts/setup.cjs pins the same one): the etcd
+# runbook's referee (`bbolt check`) and surgeon (`bbolt surgery …`, on copies).
 FROM golang:1.25-bookworm AS storectl
 WORKDIR /src
+# bbolt first: a change to storectl's sources does not rebuild it.
+RUN CGO_ENABLED=0 GOTOOLCHAIN=local GOBIN=/out go install -trimpath -ldflags '-s -w' go.etcd.io/bbolt/cmd/bbolt@v1.4.3
 COPY tools/storectl/ ./
 RUN CGO_ENABLED=0 GOFLAGS='-mod=readonly -buildvcs=false' go build -trimpath -o /storectl .
 
@@ -24,6 +28,8 @@ RUN npm ci --omit=dev && npm cache clean --force
 
 COPY --from=storectl /storectl /usr/local/bin/storectl
 ENV STORECTL=/usr/local/bin/storectl
+COPY --from=storectl /out/bbolt /usr/local/bin/bbolt
+ENV BBOLT_CLI=/usr/local/bin/bbolt
 
 COPY tsconfig.json ./
 COPY src/ src/

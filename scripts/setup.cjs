@@ -2,8 +2,9 @@
 // Set-up shared by `npm start` and `npm test` on a fresh clone: the Debian packages the command needs
 // (installed with apt-get when running as root, else exit 2 with the command to run), npm
 // dependencies, then the Temporal CLI (PATH or TEMPORAL_CLI, else built once with Go into
-// .tools/bin) and storectl (tools/storectl, built with Go into .tools/bin and rebuilt when its
-// sources change), then runs the given command with TEMPORAL_CLI and STORECTL pointing at them.
+// .tools/bin), storectl (tools/storectl, built with Go into .tools/bin and rebuilt when its
+// sources change) and the bbolt CLI (pinned v1.4.3, `go install`ed into .tools/bin), then runs the
+// given command with TEMPORAL_CLI, STORECTL and BBOLT_CLI pointing at them.
 // Plain Node and no dependencies: it runs before they exist.
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
@@ -91,9 +92,10 @@ function ensureDependencies() {
   if (r.status !== 0) fail('npm ci failed');
 }
 
-// Scripts that run storectl, the Go helper that asks the real goleveldb/Pebble engines: the worker
-// (start), the tests and the benchmarks.
+// Scripts that run storectl, the Go helper that asks the real goleveldb/Pebble engines, and the
+// bbolt CLI: the worker (start), the tests and the benchmarks.
 const NEEDS_STORECTL = ['start', 'test', 'bench', 'record-history'];
+const NEEDS_BBOLT = ['start', 'test', 'bench', 'record-history'];
 
 function findGo() {
   return onPath('go') || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
@@ -101,14 +103,14 @@ function findGo() {
 
 /**
  * `go` and its version, or exit 2: `missing` is said when there is no Go at all, `building` names
- * what needs Go 1.25 or newer when the installed one is older.
+ * what needs Go 1.<minMinor> (default 1.25) or newer when the installed one is older.
  */
-function goFor(missing, building) {
+function goFor(missing, building, minMinor = 25) {
   const go = findGo();
   if (!go) fail(missing);
   const goVersion = spawnSync(go, ['env', 'GOVERSION'], { encoding: 'utf8' }).stdout.trim();
   const [, major, minor] = /^go(\d+)\.(\d+)/.exec(goVersion) || [];
-  if (!(Number(major) > 1 || Number(minor) >= 25)) fail(`${building} needs Go 1.25 or newer; ${go} is ${goVersion || 'unknown'}`);
+  if (!(Number(major) > 1 || Number(minor) >= minMinor)) fail(`${building} needs Go 1.${minMinor} or newer; ${go} is ${goVersion || 'unknown'}`);
   return { go, goVersion };
 }
 
@@ -141,6 +143,46 @@ function ensureTemporalCli() {
   return cached;
 }
 
+/**
+ * A Go tool in .tools/bin, the logic storectl and bbolt share. `tool.envVar` names a binary to use
+ * instead (it must pass `tool.runs`). Otherwise the binary in .tools/bin is reused while
+ * `tool.current(binary)` returns `{ ok: true }`; else (`{ ok: false, why, … }`) it is built with
+ * `go <tool.goArgs(tmp)>` in `tool.cwd` (installed Go only: GOTOOLCHAIN=local, no cgo, plus
+ * `tool.env(tmp)`) at a temporary path beside it, found at `tool.builtAt(tmp)`, checked with
+ * `tool.runs`, renamed over the binary (a reader never sees half a binary) and, with `tool.stamp`, a
+ * `<binary>.stamp` holding `tool.stamp()` is written. `tool.what` names it in messages; `why` is said
+ * before building; `tool.missing(state)` is the exit-2 message when there is no Go;
+ * `tool.minGoMinor` the oldest Go 1.x that builds it (default 25).
+ */
+function ensureGoTool(tool) {
+  const fromEnv = process.env[tool.envVar];
+  if (fromEnv) {
+    if (!tool.runs(fromEnv)) fail(`${tool.envVar}=${fromEnv} does not run`);
+    return fromEnv;
+  }
+  const binary = path.join(toolsBin, tool.name);
+  const state = tool.current(binary);
+  if (state.ok) return binary;
+  const { go, goVersion } = goFor(tool.missing(state), `building ${tool.what}`, tool.minGoMinor);
+  say(`building ${tool.what} with ${goVersion} into ${toolsBin} (${state.why})`);
+  fs.mkdirSync(toolsBin, { recursive: true });
+  const tmp = `${binary}.tmp-${process.pid}`;
+  const r = spawnSync(go, tool.goArgs(tmp), {
+    cwd: tool.cwd || root,
+    stdio: 'inherit',
+    env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', ...tool.env(tmp) },
+  });
+  const built = tool.builtAt(tmp);
+  if (r.status !== 0 || !tool.runs(built)) {
+    fs.rmSync(tmp, { recursive: true, force: true });
+    fail(`building ${tool.what} failed (see the go output above)`);
+  }
+  fs.renameSync(built, binary);
+  if (built !== tmp) fs.rmSync(tmp, { recursive: true, force: true });
+  if (tool.stamp) fs.writeFileSync(`${binary}.stamp`, `${tool.stamp()}\n`);
+  return binary;
+}
+
 const storectlSrc = path.join(root, 'tools', 'storectl');
 
 /** sha256 over the names and bytes of go.mod, go.sum and *.go: what the binary is built from. */
@@ -164,34 +206,65 @@ const runs = (binary) => spawnSync(binary, ['help'], { encoding: 'utf8' }).statu
  * (GOTOOLCHAIN=local) and no cgo, so the build is the same on every machine.
  */
 function ensureStorectl() {
-  if (process.env.STORECTL) {
-    if (!runs(process.env.STORECTL)) fail(`STORECTL=${process.env.STORECTL} does not run`);
-    return process.env.STORECTL;
-  }
-  const binary = path.join(toolsBin, 'storectl');
-  const stamp = `${binary}.stamp`;
-  const want = storectlSourceHash();
-  const have = fs.existsSync(stamp) ? fs.readFileSync(stamp, 'utf8').trim() : undefined;
-  if (have === want && runs(binary)) return binary;
-  const { go, goVersion } = goFor(
-    `storectl (the goleveldb/Pebble helper in tools/storectl) is ${have ? 'out of date' : 'not built'} and Go is not installed to build it: install Go 1.25 or newer (https://go.dev/dl), or set STORECTL to a storectl binary`,
-    'building storectl',
-  );
-  say(`building storectl with ${goVersion} into ${toolsBin} (${have ? 'its sources changed' : 'once; the first build downloads goleveldb and Pebble and takes a minute or two'})`);
-  fs.mkdirSync(toolsBin, { recursive: true });
-  // Built beside the binary and renamed over it, so a reader never sees half a binary.
-  const tmp = `${binary}.tmp-${process.pid}`;
-  const r = spawnSync(go, ['build', '-trimpath', '-o', tmp, '.'], {
+  const stampFile = path.join(toolsBin, 'storectl.stamp');
+  const want = process.env.STORECTL ? undefined : storectlSourceHash();
+  return ensureGoTool({
+    name: 'storectl',
+    envVar: 'STORECTL',
+    what: 'storectl',
+    runs,
+    current(binary) {
+      const have = fs.existsSync(stampFile) ? fs.readFileSync(stampFile, 'utf8').trim() : undefined;
+      if (have === want && runs(binary)) return { ok: true };
+      return { ok: false, built: Boolean(have), why: have ? 'its sources changed' : 'once; the first build downloads goleveldb and Pebble and takes a minute or two' };
+    },
+    missing: (state) =>
+      `storectl (the goleveldb/Pebble helper in tools/storectl) is ${state.built ? 'out of date' : 'not built'} and Go is not installed to build it: install Go 1.25 or newer (https://go.dev/dl), or set STORECTL to a storectl binary`,
     cwd: storectlSrc,
-    stdio: 'inherit',
-    env: { ...process.env, CGO_ENABLED: '0', GOTOOLCHAIN: 'local', GOFLAGS: '-mod=readonly -buildvcs=false' },
+    goArgs: (tmp) => ['build', '-trimpath', '-o', tmp, '.'],
+    env: () => ({ GOFLAGS: '-mod=readonly -buildvcs=false' }),
+    builtAt: (tmp) => tmp,
+    stamp: () => want,
   });
-  if (r.status !== 0 || !runs(tmp)) {
-    fs.rmSync(tmp, { force: true });
-    fail('building storectl failed (see the go output above)');
-  }
-  fs.renameSync(tmp, binary);
-  fs.writeFileSync(stamp, `${want}\n`);
+}
+
+// The real bbolt CLI (etcd-io/bbolt's cmd/bbolt), the referee and surgeon for etcd's bbolt files:
+// `bbolt check`, and `bbolt surgery …` on copies. Its flags are those of this tag.
+const BBOLT_VERSION = '1.4.3';
+
+/** What `bbolt version` says it is ("bbolt Version: 1.4.3"), or undefined when it does not run. */
+function bboltVersion(binary) {
+  const r = spawnSync(binary, ['version'], { encoding: 'utf8' });
+  const m = r.status === 0 ? /^bbolt Version: (\S+)$/m.exec(r.stdout) : null;
+  return m ? m[1] : undefined;
+}
+
+/**
+ * bbolt v1.4.3 (`go install go.etcd.io/bbolt/cmd/bbolt@v1.4.3`: 3-8 s with Go's caches warm, about a
+ * minute with none): built into .tools/bin when missing or when `bbolt version` there is not the
+ * pinned one (the CLI prints its version, so no stamp). BBOLT_CLI names another binary.
+ */
+function ensureBbolt() {
+  const binary = ensureGoTool({
+    name: 'bbolt',
+    envVar: 'BBOLT_CLI',
+    what: `the bbolt CLI v${BBOLT_VERSION}`,
+    runs: (b) => bboltVersion(b) !== undefined,
+    current(b) {
+      const have = fs.existsSync(b) ? bboltVersion(b) : undefined;
+      if (have === BBOLT_VERSION) return { ok: true };
+      return { ok: false, have, why: have ? `${b} is v${have}` : 'once; seconds with Go\'s caches warm, about a minute without' };
+    },
+    missing: (state) =>
+      `the bbolt CLI (go.etcd.io/bbolt/cmd/bbolt v${BBOLT_VERSION}) is ${state.have ? `v${state.have} in .tools/bin, not v${BBOLT_VERSION},` : 'not built'} and Go is not installed to build it: install Go 1.23 or newer (https://go.dev/dl), or set BBOLT_CLI to a bbolt binary`,
+    minGoMinor: 23,
+    // `go install` of a version needs no module here; GOBIN is a folder of its own, renamed from.
+    goArgs: () => ['install', '-trimpath', '-ldflags', '-s -w', `go.etcd.io/bbolt/cmd/bbolt@v${BBOLT_VERSION}`],
+    env: (tmp) => ({ GOBIN: tmp }),
+    builtAt: (tmp) => path.join(tmp, 'bbolt'),
+  });
+  const version = bboltVersion(binary);
+  if (version !== BBOLT_VERSION) say(`warning: ${binary} is bbolt v${version}, not the pinned v${BBOLT_VERSION}; its surgery flags may differ`);
   return binary;
 }
 
@@ -203,10 +276,11 @@ const cli = ensureTemporalCli();
 say(`temporal CLI: ${cli} (${versionOf(cli)})`);
 const script = scriptName(process.argv.slice(2));
 const storectl = NEEDS_STORECTL.includes(script) ? ensureStorectl() : undefined;
+const bbolt = NEEDS_BBOLT.includes(script) ? ensureBbolt() : undefined;
 
 if (!command) process.exit(0);
 const chromium = chromiumPath();
-const env = { ...process.env, TEMPORAL_CLI: cli, ...(storectl ? { STORECTL: storectl } : {}), ...(chromium ? { CHROMIUM_PATH: chromium } : {}) };
+const env = { ...process.env, TEMPORAL_CLI: cli, ...(storectl ? { STORECTL: storectl } : {}), ...(bbolt ? { BBOLT_CLI: bbolt } : {}), ...(chromium ? { CHROMIUM_PATH: chromium } : {}) };
 const child = spawn(command, args, { cwd: root, stdio: 'inherit', env });
 // Ctrl-C reaches the whole process group; the child shuts its own children down, we wait for it.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

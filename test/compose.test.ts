@@ -242,6 +242,14 @@ test('docker-compose.yml and the worker Dockerfile, checked statically (no Docke
     assert.match(text, /^COPY --from=storectl \/storectl (\S+)$/m);
     assert.match(text, /^ENV STORECTL=\/usr\/local\/bin\/storectl$/m);
     assert.ok(existsSync(repoPath('tools/storectl/go.sum')), 'the helper\'s dependencies are pinned');
+    // The etcd runbook's referee and surgeon: the real bbolt CLI, at the tag set-up pins too.
+    const pinned = /^const BBOLT_VERSION = '([^']+)';$/m.exec(readFileSync(repoPath('scripts/setup.cjs'), 'utf8'))?.[1];
+    assert.ok(pinned, 'scripts/setup.cjs pins the bbolt CLI (BBOLT_VERSION)');
+    const install = /^RUN .*\bGOBIN=(\S+) go install .*go\.etcd\.io\/bbolt\/cmd\/bbolt@v(\S+)$/m.exec(text);
+    assert.ok(install, 'the Go stage installs go.etcd.io/bbolt/cmd/bbolt at a tag');
+    assert.equal(install[2], pinned, 'the image\'s bbolt is the version set-up builds');
+    assert.match(text, new RegExp(`^COPY --from=storectl ${install[1]}/bbolt /usr/local/bin/bbolt$`, 'm'));
+    assert.match(text, /^ENV BBOLT_CLI=\/usr\/local\/bin\/bbolt$/m);
   });
 
   await t.test('the worker polls the task queue and namespace the code and setup use', () => {

@@ -104,4 +104,27 @@ describe('set-up of system packages', () => {
     assert.equal(await readFile(marker, 'utf8'), join(root, '.tools/bin/storectl'));
     assert.match(await readFile(stamp, 'utf8'), /^[0-9a-f]{64}\n$/);
   });
+
+  test('bbolt: the pinned v1.4.3 CLI built into .tools/bin, reused while `bbolt version` says so, handed to the command as BBOLT_CLI; a BBOLT_CLI that does not run stops it with exit 2', async () => {
+    const marker = join(dir, 'bbolt-ran');
+    const binary = join(root, '.tools/bin/bbolt');
+    const pinned = existsSync(binary) && /^bbolt Version: 1\.4\.3$/m.test((await execa(binary, ['version'], { reject: false })).stdout);
+    const run = (bbolt: string, out: string) =>
+      execa(process.execPath, [join(root, 'scripts/setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(out)}, process.env.BBOLT_CLI)`], {
+        cwd: root,
+        reject: false,
+        env: { npm_lifecycle_event: 'test', BBOLT_CLI: bbolt },
+      });
+    const r = await run('', marker);
+    assert.equal(r.exitCode, 0, r.stderr);
+    if (pinned) assert.doesNotMatch(r.stderr, /building the bbolt CLI/, 'already v1.4.3: no rebuild');
+    assert.equal(await readFile(marker, 'utf8'), binary);
+    assert.match((await execa(binary, ['version'])).stdout, /^bbolt Version: 1\.4\.3$/m);
+
+    const other = join(dir, 'bbolt-other-ran');
+    const bad = await run(join(dir, 'no-such-bbolt'), other);
+    assert.equal(bad.exitCode, 2, bad.stderr);
+    assert.match(bad.stderr, /^setup: BBOLT_CLI=.*no-such-bbolt does not run$/m);
+    assert.equal(existsSync(other), false, 'the command did not run');
+  });
 });

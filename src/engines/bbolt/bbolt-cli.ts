@@ -14,7 +14,8 @@
 // - With a freelist the open succeeds and `tx.Check` recurses through the cycle without end,
 //   printing "page P: multiple references (stack: [P P …])" lines that grow by one id each: it never
 //   finishes by itself. `maxErrors` stops it.
-// - A truncated file can crash it with "fatal error: fault" (SIGSEGV in the mmap, exit 2).
+// - A truncated file crashes it (exit 2): "fatal error: fault" (SIGSEGV in the mmap) or
+//   "panic: invalid freelist page: …", from one run to the next.
 // - A bad checksum on the older meta page is not seen at all ("OK"); a file whose both metas are bad
 //   does not open ("Error: checksum error", exit 1).
 // - Surgery commands read the page size and high-water mark from meta page 0 (magic checked only,
@@ -223,8 +224,10 @@ export interface BboltSurgeryResult {
   /** Its "WARNING: …" lines. */
   warnings: string[];
   /**
-   * It advised `bbolt surgery freelist abandon` (pages left neither referenced nor free with a
-   * persisted freelist): run `freelistAbandon` on the output before using it.
+   * It advised `bbolt surgery freelist abandon`: pages may be left neither referenced nor free in a
+   * persisted freelist, so run `freelistAbandon` (then `freelistRebuild`) on the output before using
+   * it. v1.4.3 advises it whenever branch elements are cleared or a page's overflow changes (and
+   * after copy-page when a freelist is persisted), even on a db with no freelist, where it is moot.
    */
   freelistAbandonAdvised: boolean;
   durationMs: number;
@@ -288,16 +291,17 @@ async function surgery(command: string[], source: string, output: string, flags:
  * dropping the last transaction. Useful when the newer meta or the newer tree is damaged; when the
  * older meta is the bad one the output opens nowhere, so check the output.
  */
-export function revertMetaPage(source: string, output: string, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
+export async function revertMetaPage(source: string, output: string, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
   return surgery(['revert-meta-page'], source, output, [], opts);
 }
 
 /**
  * `surgery clear-page-elements --pageId P --from-index F --to-index T`: removes elements [F, T) of a
  * branch or leaf page (T = -1: to the end). The page must be ≥ 2. Removing branch elements or
- * overflowing values leaves pages unreferenced: see `freelistAbandonAdvised`.
+ * overflowing values leaves pages unreferenced: see `freelistAbandonAdvised`. Options out of range
+ * reject with BboltSurgeryRefusedError before the CLI runs.
  */
-export function clearPageElements(source: string, output: string, at: { pageId: number; from: number; to: number }, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
+export async function clearPageElements(source: string, output: string, at: { pageId: number; from: number; to: number }, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
   if (!Number.isSafeInteger(at.pageId) || at.pageId < 2) throw new BboltSurgeryRefusedError(`clearPageElements: pageId must be an integer ≥ 2 (0 and 1 are the meta pages), got ${at.pageId}`);
   if (!Number.isSafeInteger(at.from) || at.from < 0) throw new BboltSurgeryRefusedError(`clearPageElements: from must be an integer ≥ 0, got ${at.from}`);
   if (!Number.isSafeInteger(at.to) || (at.to !== -1 && at.to <= at.from)) throw new BboltSurgeryRefusedError(`clearPageElements: to must be -1 (to the end) or greater than from (${at.from}), got ${at.to}`);
@@ -305,7 +309,7 @@ export function clearPageElements(source: string, output: string, at: { pageId: 
 }
 
 /** `surgery copy-page --from-page F --to-page T`: page F's bytes (with its overflow) written at page T, its id set to T. */
-export function copyPage(source: string, output: string, at: { from: number; to: number }, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
+export async function copyPage(source: string, output: string, at: { from: number; to: number }, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
   const from = pageId(at.from, 'copyPage from');
   const to = pageId(at.to, 'copyPage to');
   if (from === to) throw new BboltSurgeryRefusedError(`copyPage: from and to are the same page (${from})`);
@@ -313,7 +317,7 @@ export function copyPage(source: string, output: string, at: { from: number; to:
 }
 
 /** `surgery freelist abandon`: both metas say "no freelist" (checksums recomputed); bbolt rebuilds it by walking the tree on the next open. */
-export function freelistAbandon(source: string, output: string, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
+export async function freelistAbandon(source: string, output: string, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
   return surgery(['freelist', 'abandon'], source, output, [], opts);
 }
 
@@ -322,7 +326,7 @@ export function freelistAbandon(source: string, output: string, opts: BboltSurge
  * Refused by the CLI when the source persists a freelist (abandon it first); a damaged tree makes it
  * panic (BboltCliError with `panicked`).
  */
-export function freelistRebuild(source: string, output: string, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
+export async function freelistRebuild(source: string, output: string, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
   return surgery(['freelist', 'rebuild'], source, output, [], opts);
 }
 
@@ -333,7 +337,7 @@ export type MetaField = 'root' | 'freelist' | 'pgid' | 'pageSize';
  * any case rewrites its magic, version, flags and checksum. With no fields it re-blesses the page's
  * content as it is: only right when the damage was the checksum bytes themselves.
  */
-export function metaUpdate(source: string, output: string, at: { metaPage: 0 | 1; fields?: Partial<Record<MetaField, number>> }, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
+export async function metaUpdate(source: string, output: string, at: { metaPage: 0 | 1; fields?: Partial<Record<MetaField, number>> }, opts: BboltSurgeryOptions = {}): Promise<BboltSurgeryResult> {
   if (at.metaPage !== 0 && at.metaPage !== 1) throw new BboltSurgeryRefusedError(`metaUpdate: metaPage must be 0 or 1, got ${String(at.metaPage)}`);
   const fields = Object.entries(at.fields ?? {}).map(([k, v]) => `${k}:${pageId(v, `metaUpdate ${k}`)}`);
   return surgery(['meta', 'update'], source, output, ['--meta-page', String(at.metaPage), ...(fields.length ? ['--fields', fields.join(',')] : [])], opts);
