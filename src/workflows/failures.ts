@@ -58,6 +58,9 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   StoreOpenError: 'VerificationFailed',
   NoSpaceError: 'InvalidInput',
   StoreInUseError: 'SafetyViolation',
+  BboltFileError: 'InvalidInput',
+  BboltCliError: 'VerificationFailed',
+  BboltSurgeryRefusedError: 'SafetyViolation',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */
