@@ -211,9 +211,10 @@ for (const noFreelist of [true, false]) {
       const r2 = await checkBbolt(count);
       assert.deepEqual(r2.findings.map((f) => f.message), [`page ${b!.id}: 65534 elements do not fit in its ${PS} bytes (stack: ${goStack(pathTo(tree, b!.id))})`]);
       assert.equal(r2.stats.keys, KEYS - keysOf(b!.id));
+      // bbolt reads 65534 elements through the pages that follow: measured, it mostly panics
+      // ("slice bounds out of range"), and some runs say OK; never what is wrong.
       const e2 = await bboltEngineCheck(count);
-      assert.equal(e2.panicked, true);
-      assert.match(e2.errors.join('\n'), /slice bounds out of range/);
+      assert.ok(e2.panicked ? /slice bounds out of range/.test(e2.errors.join('\n')) : e2.errors.length === 0, JSON.stringify(e2));
     });
 
     test('a nested bucket whose root points at the leaf that holds it: a cycle across buckets', T, async () => {

@@ -156,20 +156,21 @@ class Checker implements Marks {
    */
   private enter(id: number, lo: Buffer | null, hi: Buffer | null, bucket: BboltBucketKeys, base: number): boolean {
     const stack = [...this.path, id];
-    // bbolt's messages show the stack from the bucket's root page: so do ours, where we use its words.
-    const bs = goStack(stack.slice(base));
+    // bbolt's messages show the stack from the bucket's root page: so do ours. Built only for a
+    // finding: this runs for every page.
+    const bs = () => goStack(stack.slice(base));
     if (id >= this.nTrack) {
-      this.add({ code: 'out-of-bounds', page: id, stack, message: outOfBounds(this, id, `stack: ${bs}`) });
+      this.add({ code: 'out-of-bounds', page: id, stack, message: outOfBounds(this, id, `stack: ${bs()}`) });
       return false;
     }
     const at = this.path.indexOf(id);
     if (at >= 0) {
       const cycle = stack.slice(at);
-      this.add({ code: 'cycle', page: id, stack, cycle, message: `page ${id}: cycle ${cycle.join(' → ')}: page ${this.path[this.path.length - 1]} points at its ancestor ${id} (stack: ${bs})` });
+      this.add({ code: 'cycle', page: id, stack, cycle, message: `page ${id}: cycle ${cycle.join(' → ')}: page ${this.path[this.path.length - 1]} points at its ancestor ${id} (stack: ${bs()})` });
       return false;
     }
     if (this.parent[id] !== NONE) {
-      this.add({ code: 'multiple-references', page: id, stack, firstStack: this.firstStack(id), message: `page ${id}: multiple references (stack: ${bs})` });
+      this.add({ code: 'multiple-references', page: id, stack, firstStack: this.firstStack(id), message: `page ${id}: multiple references (stack: ${bs()})` });
       return false;
     }
     if (this.stack.length >= MAX_DEPTH) {
@@ -181,29 +182,32 @@ class Checker implements Marks {
     this.visited++;
     const { flags, overflow, count } = unit.header;
     if (unit.header.id !== id) {
-      this.add({ code: 'page-id-mismatch', page: id, stack, message: `page ${id}: Page expected to be: ${id}, but self identifies as ${unit.header.id} (stack: ${bs})` });
+      this.add({ code: 'page-id-mismatch', page: id, stack, message: `page ${id}: Page expected to be: ${id}, but self identifies as ${unit.header.id} (stack: ${bs()})` });
     }
     if (isFreed(this, id)) this.add({ code: 'reachable-freed', page: id, stack, message: `page ${id}: reachable freed` });
     if (flags !== BRANCH_PAGE && flags !== LEAF_PAGE) {
-      this.add({ code: 'invalid-page-type', page: id, stack, message: `page ${id}: invalid type: ${pageTypeName(flags)} (stack: ${bs})` });
+      this.add({ code: 'invalid-page-type', page: id, stack, message: `page ${id}: invalid type: ${pageTypeName(flags)} (stack: ${bs()})` });
       return false;
     }
     if (id + overflow >= this.nTrack) {
-      this.add({ code: 'out-of-bounds', page: id, stack, message: outOfBounds(this, id + overflow, `last overflow page of page ${id}, stack: ${bs}`) });
+      this.add({ code: 'out-of-bounds', page: id, stack, message: outOfBounds(this, id + overflow, `last overflow page of page ${id}, stack: ${bs()}`) });
       return false;
     }
     for (let k = id + 1; k <= id + overflow; k++) {
       if (this.parent[k] !== NONE) {
-        this.add({ code: 'multiple-references', page: k, stack, firstStack: this.firstStack(k), message: `page ${k}: multiple references (overflow of page ${id}, stack: ${bs})` });
+        this.add({ code: 'multiple-references', page: k, stack, firstStack: this.firstStack(k), message: `page ${k}: multiple references (overflow of page ${id}, stack: ${bs()})` });
         continue;
       }
       this.parent[k] = id;
       if (isFreed(this, k)) this.add({ code: 'reachable-freed', page: k, stack, message: `page ${k}: reachable freed` });
     }
     if (!unit.elementsFit()) {
-      this.add({ code: 'malformed-page', page: id, stack, message: `page ${id}: ${count} elements do not fit in its ${unit.size} bytes (stack: ${bs})` });
+      this.add({ code: 'malformed-page', page: id, stack, message: `page ${id}: ${count} elements do not fit in its ${unit.size} bytes (stack: ${bs()})` });
       return false;
     }
+    // A branch's keys bound its children's, so they must outlive the reads below it (blocks.ts);
+    // a leaf's are used before the next read, unless it holds a sub-bucket (leafStep).
+    if (flags === BRANCH_PAGE) unit.detach();
     this.path.push(id);
     this.push(unit, id, flags === BRANCH_PAGE ? 'branch' : 'leaf', lo, hi, bucket, this.path.length - 1, base);
     return true;
@@ -218,7 +222,8 @@ class Checker implements Marks {
     const f = this.stack.pop()!;
     this.path.length = f.pathLen;
     const up = this.stack[this.stack.length - 1];
-    if (up?.kind === 'branch') up.prev = up.maxKey = f.maxKey ?? up.sep;
+    // Copied: a leaf's key may be a view of a cache block the next read reuses.
+    if (up?.kind === 'branch') up.prev = up.maxKey = f.maxKey ? Buffer.from(f.maxKey) : up.sep;
   }
 
   private branchStep(f: Frame): void {
@@ -245,6 +250,8 @@ class Checker implements Marks {
       return;
     }
     this.buckets++;
+    // The walk below reads other pages: this leaf's bytes, and the key kept as prev, must be its own.
+    if (f.unit.detach()) f.prev = f.maxKey = Buffer.from(e.key);
     const name = f.bucket.bucket ? `${f.bucket.bucket}/${bucketName(e.key)}` : bucketName(e.key);
     const stack = [...this.path];
     if (e.vsize < BUCKET_HEADER_SIZE) {

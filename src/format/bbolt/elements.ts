@@ -1,7 +1,7 @@
 // Page elements as the checker reads them: bounds-checked (a damaged `pos` must not read another
 // page's bytes as a key), and key order as tx_check.go's verifyKeyOrder checks it.
 import type { PageUnit } from './file';
-import { ELEMENT_SIZE, PAGE_HEADER_SIZE, goStack, hexKey, u64 } from './layout';
+import { ELEMENT_SIZE, PAGE_HEADER_SIZE, goStack, hexKey } from './layout';
 import type { BboltBucketKeys, BboltFinding } from './report';
 
 /** One page on the walk's path (or an inline bucket's page, which has no id). */
@@ -48,40 +48,37 @@ type Sink = { add(f: BboltFinding): void };
 export function readElement(f: Frame, i: number, path: readonly number[], sink: Sink): Element | null {
   const { unit } = f;
   const at = PAGE_HEADER_SIZE + i * ELEMENT_SIZE;
-  const e = unit.bytes(at, ELEMENT_SIZE);
   const branch = f.kind === 'branch';
-  const pos = e.readUInt32LE(branch ? 0 : 4);
-  const ksize = e.readUInt32LE(branch ? 4 : 8);
-  const vsize = branch ? 0 : e.readUInt32LE(12);
+  const pos = unit.u32(branch ? at : at + 4);
+  const ksize = unit.u32(branch ? at + 4 : at + 8);
+  const vsize = branch ? 0 : unit.u32(at + 12);
   if (at + pos + ksize + vsize > unit.size) {
     const sizes = `pos ${pos}, ksize ${ksize}${branch ? '' : `, vsize ${vsize}`}`;
     const message = `page ${f.page}: ${f.kind} element ${i} points outside the page (${sizes}; the page is ${unit.size} bytes) (stack: ${goStack(path.slice(f.base))})`;
     sink.add({ code: 'malformed-page', page: f.page, stack: [...path], message });
     return null;
   }
-  return { key: unit.bytes(at + pos, ksize), valueAt: at + pos + ksize, vsize, flags: branch ? 0 : e.readUInt32LE(0), pgid: branch ? u64(e, 8) : 0 };
+  // A pgid above 2^53 comes out rounded: it is out of bounds anyway.
+  const pgid = branch ? unit.u32(at + 12) * 0x1_0000_0000 + unit.u32(at + 8) : 0;
+  return { key: unit.bytes(at + pos, ksize), valueAt: at + pos + ksize, vsize, flags: branch ? 0 : unit.u32(at), pgid };
 }
 
 /**
  * tx_check.go's verifyKeyOrder for key `i` of the frame's page, in its words. Two differences: the
  * page named for a branch key is the branch (bbolt names the child), and the upper-bound message
- * shows the bound (bbolt prints the previous key there).
+ * shows the bound (bbolt prints the previous key there). This runs for every key of the db: no
+ * message or closure is made unless a key is out of order.
  */
 export function checkKeyOrder(f: Frame, i: number, key: Buffer, path: readonly number[], sink: Sink): void {
-  // Messages are built only for a finding: this runs for every key of the db.
-  const finding = (says: (where: string, stack: string) => string) => {
-    const message = says(`key[${i}]=(hex)${hexKey(key)} on ${f.kind} page(${f.page})`, goStack(path.slice(f.base)));
-    sink.add({ code: 'key-order', page: f.page, stack: [...path], message });
-  };
   const { prev, hi } = f;
-  if (i === 0 && prev !== null && Buffer.compare(prev, key) > 0) {
-    finding((where, stack) => `the first ${where} needs to be >= the key in the ancestor (${hexKey(prev)}). Stack: ${stack}`);
-  }
-  if (i > 0 && prev !== null) {
-    const c = Buffer.compare(prev, key);
-    if (c >= 0) finding((where, stack) => `${where} needs to be > (found ${c > 0 ? '<' : '='}) than previous element (hex)${hexKey(prev)}. Stack: ${stack}`);
-  }
-  if (hi !== null && Buffer.compare(key, hi) >= 0) {
-    finding((where, stack) => `${where} needs to be < than key of the next element in ancestor (hex)${hexKey(hi)}. Pages stack: ${stack}`);
-  }
+  const belowFirst = i === 0 && prev !== null && Buffer.compare(prev, key) > 0;
+  const order = i > 0 && prev !== null ? Buffer.compare(prev, key) : -1;
+  const aboveNext = hi !== null && Buffer.compare(key, hi) >= 0;
+  if (!belowFirst && order < 0 && !aboveNext) return;
+  const where = `key[${i}]=(hex)${hexKey(key)} on ${f.kind} page(${f.page})`;
+  const stack = goStack(path.slice(f.base));
+  const add = (message: string) => sink.add({ code: 'key-order', page: f.page, stack: [...path], message });
+  if (belowFirst) add(`the first ${where} needs to be >= the key in the ancestor (${hexKey(prev)}). Stack: ${stack}`);
+  if (order >= 0) add(`${where} needs to be > (found ${order > 0 ? '<' : '='}) than previous element (hex)${hexKey(prev)}. Stack: ${stack}`);
+  if (aboveNext) add(`${where} needs to be < than key of the next element in ancestor (hex)${hexKey(hi)}. Pages stack: ${stack}`);
 }

@@ -1,8 +1,9 @@
-// A bbolt file read page by page: positioned reads of one page (plus its overflow) at a time, never
-// the whole file, so a multi-GB db is checked in a few MB. Opening finds the page size and both
+// A bbolt file read page by page: positioned reads of one page (plus its overflow) at a time through
+// a 16 MiB block cache (blocks.ts), never the whole file, so a multi-GB db is checked in a few MB. Opening finds the page size and both
 // meta pages the way bbolt's Open does (db.go getPageSize, mmap, meta()).
 import { readSync } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
+import { BlockCache } from './blocks';
 import { ELEMENT_SIZE, MAGIC, META_END, PAGE_HEADER_SIZE, pageHeader, parseMeta, type MetaFields, type PageHeader } from './layout';
 
 /**
@@ -40,10 +41,12 @@ export class PageUnit {
     /** The page id it was read as (-1 for an inline page). */
     readonly id: number,
     /** The unit's first bytes: all of it up to EAGER_BYTES. */
-    private readonly head: Buffer,
+    private head: Buffer,
     /** The unit's size in bytes: (1 + overflow) × page size, or an inline page's value length. */
     readonly size: number,
     private readonly file: BboltFile | null,
+    /** head is a view of a block cache slot, overwritten by a later page read (blocks.ts). */
+    private transient = false,
   ) {
     this.header = pageHeader(head);
   }
@@ -52,11 +55,27 @@ export class PageUnit {
     return new PageUnit(-1, bytes, bytes.length, null);
   }
 
+  /**
+   * Makes the unit's bytes its own, so that they (and keys taken from them from now on) outlive
+   * later page reads. Returns whether it copied: keys taken before are then still views.
+   */
+  detach(): boolean {
+    if (!this.transient) return false;
+    this.head = Buffer.from(this.head);
+    this.transient = false;
+    return true;
+  }
+
   /** Bytes [off, off+len) of the unit; the caller has checked they lie inside it. */
   bytes(off: number, len: number): Buffer {
     if (off + len <= this.head.length) return this.head.subarray(off, off + len);
     if (!this.file) throw new Error(`inline page: bytes ${off}+${len} outside its ${this.head.length}`);
     return this.file.readAt(this.id * this.file.pageSize + off, len);
+  }
+
+  /** The u32 at `off`, inside the unit. */
+  u32(off: number): number {
+    return off + 4 <= this.head.length ? this.head.readUInt32LE(off) : this.bytes(off, 4).readUInt32LE(0);
   }
 
   /** Whether `count` elements fit after the header. */
@@ -72,13 +91,16 @@ export interface MetaPage extends Omit<MetaFields, 'error'> {
 }
 
 export class BboltFile {
+  private readonly cache: BlockCache;
   private constructor(
     readonly path: string,
     private readonly fh: FileHandle,
     readonly fileBytes: number,
     readonly pageSize: number,
     readonly metas: [MetaPage, MetaPage],
-  ) {}
+  ) {
+    this.cache = new BlockCache(pageSize, fileBytes, (buf, len, pos) => readInto(fh, path, buf, len, pos));
+  }
 
   /** Opens `path` read-only and reads both metas. Throws BboltFileError when it is not readable bbolt. */
   static async open(path: string): Promise<BboltFile> {
@@ -124,21 +146,22 @@ export class BboltFile {
 
   /**
    * Page `id` and its overflow pages, as far as they lie in the file (size is then what there is).
-   * The caller has checked that page `id` itself lies in the file.
+   * The caller has checked that page `id` itself lies in the file. Its bytes may be overwritten by
+   * the next readPage unless detached (PageUnit.detach).
    */
   readPage(id: number): PageUnit {
-    const first = this.readAt(id * this.pageSize, this.pageSize);
+    const { buf: first, transient } = this.cache.get(id * this.pageSize, this.pageSize);
     const { overflow } = pageHeader(first);
-    if (overflow === 0) return new PageUnit(id, first, this.pageSize, this);
+    if (overflow === 0) return new PageUnit(id, first, this.pageSize, this, transient);
     const size = Math.min((1 + overflow) * this.pageSize, this.fileBytes - id * this.pageSize);
     const head = size <= this.pageSize ? first : Buffer.concat([first, this.readAt((id + 1) * this.pageSize, Math.min(size, EAGER_BYTES) - this.pageSize)]);
     return new PageUnit(id, head, size, this);
   }
 
   /**
-   * Synchronous positioned read. The checker reads one small page at a time and yields to the event
-   * loop every few thousand pages: a read from the page cache is a few µs, where a libuv round
-   * trip per page would cost more than the check itself.
+   * Synchronous positioned read. The checker reads small pages and yields to the event loop every
+   * few thousand pages: a read from the page cache is a few µs, where a libuv round trip per read
+   * would cost more than the check itself.
    */
   readAt(pos: number, len: number): Buffer {
     return readExactly(this.fh, this.path, pos, len);
@@ -151,13 +174,17 @@ export class BboltFile {
 
 function readExactly(fh: FileHandle, path: string, pos: number, len: number): Buffer {
   const buf = Buffer.allocUnsafe(len);
+  readInto(fh, path, buf, len, pos);
+  return buf;
+}
+
+function readInto(fh: FileHandle, path: string, buf: Buffer, len: number, pos: number): void {
   let done = 0;
   while (done < len) {
     const n = readSync(fh.fd, buf, done, len - done, pos + done);
     if (n === 0) throw new BboltFileError(path, `short read at byte ${pos + done}: the file shrank while being read`);
     done += n;
   }
-  return buf;
 }
 
 const plausible = (size: number) => size >= MIN_PAGE_SIZE && size <= MAX_PAGE_SIZE;
