@@ -55,7 +55,7 @@ export function formatBboltReport(r: BboltReport): string {
   return [
     `${r.path}: ${r.healthy ? 'healthy' : 'NOT healthy'} (bbolt, page size ${r.pageSize}, ${r.fileBytes} bytes)`,
     ...r.metas.map(meta),
-    `  ${r.stats.pagesVisited} pages walked, ${r.stats.buckets} buckets, ${r.stats.keys} readable keys`,
+    `  ${r.stats.pagesVisited} pages walked, ${r.stats.buckets} bucket${r.stats.buckets === 1 ? '' : 's'}, ${r.stats.keys} readable keys`,
     ...(r.findings.length ? [`  ${r.findings.length + r.findingsDropped} finding${r.findings.length + r.findingsDropped === 1 ? '' : 's'}:`] : []),
     ...shown.map((f) => `  [${f.code}] ${f.message}`),
     ...(more > 0 ? [`  … and ${more} more (--json lists ${r.findingsDropped ? 'the first ' : ''}${r.findings.length})`] : []),
