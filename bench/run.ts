@@ -6,6 +6,9 @@
 //   doctor-wal      doctorLogStore('leveldb') on a goleveldb store (storectl, one table) whose live WAL
 //                   is a 1 GiB LevelDB-format WAL (records of 100 B-64 KiB, built once in bench/.scratch;
 //                   checks df first) vs reading that WAL in the same pieces + crc32c of every byte
+//   doctor-bbolt    checkBbolt in a node child on a ~1 GiB etcd-like bbolt db (written by bbolt, built
+//                   once in bench/.scratch; skipped below 3 GiB free) vs the real `bbolt check`
+//                   (v1.4.3 CLI), both child processes; also our peak RSS (VmHWM) against 256 MiB
 //   restore         restoreLanceFiles on the seed incident's table (295 small files) and a 10x one
 //                   (2,950 files) vs `cp` + `sha256sum` of the same LFS objects (xargs batches)
 //   restore-bytes   the seed's real bytes: 295 LFS objects of 678,741 B (~200 MB), vs `cp` +
@@ -22,8 +25,9 @@ import { HEAD_GIT, HEAD_OURS, HISTORY_GIT, HISTORY_OURS, pointersCase } from './
 import { CP_SHA, CP_SHA_SYNC, ENGINE, objectsCase, OURS as RESTORE_OURS, restoreCase, type RestoreCase } from './restore';
 import { dataBytes, IN_PROCESS, orchestrationCase, WORKFLOW } from './orchestration';
 import { OURS as WAL_OURS, PIECE_BYTES, READ_CRC, READ_CRC_OVERLAP, STORE_KEYS, walCase } from './logstore';
+import { BBOLT, bboltCase, OURS as BBOLT_OURS, OURS_CHECK as BBOLT_OURS_CHECK } from './bbolt';
 
-const SECTIONS = ['doctor', 'doctor-wal', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration'] as const;
+const SECTIONS = ['doctor', 'doctor-wal', 'doctor-bbolt', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(SECTIONS as readonly string[]).includes(a));
 if (unknown.length) {
@@ -39,6 +43,10 @@ const RESTORE_DURABLE_TARGET = 1.0;
 const DOCTOR_TARGET = 1.0;
 /** The doctor (every chunk of the WAL checked, and the rest of the store) against reading the WAL and checksumming every byte: the parsing may add half. */
 const DOCTOR_WAL_TARGET = 1.5;
+/** Our bbolt checker (a node child) against `bbolt check` on the same file (issue 10). */
+const DOCTOR_BBOLT_TARGET = 2.0;
+/** Our checker's peak RSS on that file (issue 10: "under 256 MB", taken as MiB). */
+const DOCTOR_BBOLT_RSS_TARGET = 256 * 2 ** 20;
 /** findPointers against git's own lookups: the git processes dominate; our parsing may add half. */
 const POINTERS_TARGET = 1.5;
 /** A durable run against the bare functions: the server round trips may add a quarter. */
@@ -49,6 +57,7 @@ const HISTORY_TARGET_BYTES = 64 * 1024;
 const plan = {
   doctor: { versions: 1000, rounds: 7, warmup: 1 },
   doctorWal: { bytes: 2 ** 30, rounds: 7, warmup: 1 },
+  doctorBbolt: { rounds: 7, warmup: 1 },
   restoreSeed: { rounds: 11, warmup: 1 },
   restore10x: { rounds: 5, warmup: 1 },
   restoreBytes: { count: 295, size: 678_741, rounds: 9, warmup: 1 },
@@ -107,6 +116,46 @@ if (runs('doctor-wal')) {
     );
   } finally {
     await c.cleanup();
+  }
+}
+
+// --- doctor-bbolt -----------------------------------------------------------------------------
+let bboltNotes: string[] = [];
+if (runs('doctor-bbolt')) {
+  log('doctor-bbolt: a ~1 GiB etcd-like bbolt db in bench/.scratch (written by bbolt once, then reused)');
+  const c = await bboltCase();
+  if ('skipped' in c) {
+    summary.push(`SKIP doctor-bbolt: ${c.skipped}`);
+  } else {
+    const o = c.options;
+    log(
+      `doctor-bbolt: ${c.buildMs ? `db written in ${ms(c.buildMs)} ms` : 'db reused'}; ${c.bytes} bytes, ${c.written.keys} keys of ${o.valueBytes} B in ${o.buckets} buckets ` +
+        `(${c.written.largeValues} of 2 pages + ${o.valueBytes} B), ${o.noFreelist ? 'no freelist' : 'freelist'}, ${c.written.pages} pages of ${c.written.pageSize} B; ` +
+        `${c.pagesVisited} page units walked, ${c.freePages} free; ${c.bboltVersion}; ${plan.doctorBbolt.rounds} rounds`,
+    );
+    const s = await interleave(c.variants, plan.doctorBbolt);
+    const rss = await c.outsideRss();
+    const label = `doctor-bbolt ${(c.bytes / 2 ** 30).toFixed(2)} GiB db`;
+    const keys = String(c.written.keys);
+    rows.push([label, BBOLT_OURS, keys, String(c.bytes), spread(s[BBOLT_OURS]!), '']);
+    rows.push([label, `${BBOLT_OURS_CHECK} (inside the child)`, keys, String(c.bytes), spread(s[BBOLT_OURS_CHECK]!), '']);
+    rows.push([label, BBOLT, keys, String(c.bytes), spread(s[BBOLT]!), ratio(s[BBOLT_OURS]!, s[BBOLT]!).toFixed(2)]);
+    const r = ratio(s[BBOLT_OURS]!, s[BBOLT]!);
+    summary.push(
+      `${verdict(r, DOCTOR_BBOLT_TARGET)} doctor-bbolt (${c.bytes} bytes, ${c.written.keys} keys): our checker ${ms(median(s[BBOLT_OURS]!))} ms = ${r.toFixed(2)}x ${BBOLT} ${ms(median(s[BBOLT]!))} ms ` +
+        `(target <= ${DOCTOR_BBOLT_TARGET}x; checkBbolt alone inside the child ${ms(median(s[BBOLT_OURS_CHECK]!))} ms = ${ratio(s[BBOLT_OURS_CHECK]!, s[BBOLT]!).toFixed(2)}x)`,
+    );
+    const MiB = (b: number | null) => (b === null ? '?' : `${(b / 2 ** 20).toFixed(1)} MiB`);
+    const peak = Math.max(...c.oursRss);
+    summary.push(
+      `${peak <= DOCTOR_BBOLT_RSS_TARGET ? 'PASS' : 'MISS'} doctor-bbolt peak RSS: ours ${MiB(peak)} at most over ${c.oursRss.length} runs (median ${MiB(median(c.oursRss))}; ${c.rssSource} after the check; ` +
+        `${MiB(rss.ours.bytes)} by ${rss.ours.how}) (target <= ${MiB(DOCTOR_BBOLT_RSS_TARGET)}); bbolt check ${MiB(rss.bbolt.bytes)} by ${rss.bbolt.how}, one untimed run`,
+    );
+    bboltNotes = [
+      `doctor-bbolt: the db ${c.path} was written by bbolt (storectl bbolt-write: ${JSON.stringify(o)}), closed cleanly; the page cache holds it after the warm-up.`,
+      `           ours = \`node --import tsx bench/bbolt-check-child.ts <db>\` (node and tsx start included); each run's report must be healthy with exactly the keys written, per bucket.`,
+      `           "${BBOLT}" = \`bbolt check <db>\`, which must print OK; it mmaps the db, so its RSS counts the file pages it touched.`,
+    ];
   }
 }
 
@@ -214,6 +263,7 @@ if (runs('doctor-wal')) {
   console.log(`           "${READ_CRC}" = read the same WAL file in the pieces scanLogFile reads (${PIECE_BYTES / 2 ** 20} MiB) and crc32c (@node-rs/crc32) every byte, one piece after the other;`);
   console.log(`           "${READ_CRC_OVERLAP}" = the same with the next read in flight during the crc, as scanLogFile reads. The file is in the page cache after the warm-up.`);
 }
+for (const line of bboltNotes) console.log(line);
 if (runs('doctor')) console.log(`doctor: a fresh lancedb connection and openTable each run; the target is judged on listVersions() alone.`);
 if (runs('pointers')) console.log(`pointers: git runs the same lookups findPointers asks it for (ls-tree, log --raw, cat-file), as many processes, no parsing of ours.`);
 console.log(`machine at end: ${machineState()}; total ${(performance.now() - started) / 1000 | 0} s`);
