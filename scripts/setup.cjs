@@ -39,13 +39,15 @@ const PACKAGES = {
   podman: () => onPath('podman'), // the container adapter's tests drive the real CLI
   chromium: chromiumPath, // the Web UI test drives a real browser
   'openssh-client': () => onPath('ssh-keygen'), // approvals are signed and verified with ssh-keygen -Y
+  'etcd-server': () => onPath('etcd'), // the bbolt checker is tested on a real etcd's member/snap/db
+  'etcd-client': () => onPath('etcdctl'),
 };
 
 // What each npm script needs. `npm start` itself runs only Node programs; git-lfs is for
 // `runbook demo lance` beside it and for lanceRestore reading pointers of a git-LFS repository.
 const NEEDS = {
   start: ['git', 'git-lfs'],
-  test: ['git', 'git-lfs', 'podman', 'chromium', 'openssh-client'],
+  test: ['git', 'git-lfs', 'podman', 'chromium', 'openssh-client', 'etcd-server', 'etcd-client'],
   'record-history': ['git', 'git-lfs'],
   bench: ['git', 'git-lfs'],
 };
