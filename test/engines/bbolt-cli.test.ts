@@ -10,6 +10,7 @@ import { copyFile, open, readdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { execa } from 'execa';
+import { readBytes } from '../helpers/bbolt-damage';
 import {
   BBOLT_CLI_VERSION,
   BboltCliError,
@@ -31,18 +32,6 @@ useScratch('bbolt-cli-');
 
 const sha256 = async (file: string) => createHash('sha256').update(await readFile(file)).digest('hex');
 
-/** Reads `n` bytes at `at`. */
-async function bytesAt(file: string, at: number, n: number): Promise<Buffer> {
-  const fh = await open(file, 'r');
-  try {
-    const b = Buffer.alloc(n);
-    await fh.read(b, 0, n, at);
-    return b;
-  } finally {
-    await fh.close();
-  }
-}
-
 async function patch(file: string, at: number, bytes: Buffer): Promise<void> {
   const fh = await open(file, 'r+');
   try {
@@ -60,10 +49,10 @@ const u64 = (n: number) => {
 
 /** The facts the tests damage by (formats.md §3): page size, each meta's txid and root, the active meta. */
 async function layout(file: string) {
-  const head = await bytesAt(file, 0, 4096);
+  const head = await readBytes(file, 0, 4096);
   const pageSize = head.readUInt32LE(24);
   const meta = async (page: number) => {
-    const m = await bytesAt(file, page * pageSize, 80);
+    const m = await readBytes(file, page * pageSize, 80);
     return { txid: Number(m.readBigUInt64LE(64)), root: Number(m.readBigUInt64LE(32)) };
   };
   const metas = [await meta(0), await meta(1)] as const;
@@ -74,7 +63,7 @@ async function layout(file: string) {
 /** The root page of the only bucket, bucket-000: its leaf element's InBucket value under the active meta's root. */
 async function bucketRoot(file: string): Promise<number> {
   const { pageSize, metas, active } = await layout(file);
-  const root = await bytesAt(file, metas[active].root * pageSize, pageSize);
+  const root = await readBytes(file, metas[active].root * pageSize, pageSize);
   assert.equal(root.readUInt16LE(8), 0x02, 'the root bucket page is a leaf');
   assert.equal(root.readUInt16LE(10), 1, 'one top-level bucket');
   const elem = 16;
@@ -121,11 +110,11 @@ describe('bbolt CLI', () => {
     branch = await bucketRoot(clean);
     etcdBranch = await bucketRoot(etcdLike);
     for (const [db, root] of [[clean, branch], [etcdLike, etcdBranch]] as const) {
-      const header = await bytesAt(db, root * pageSize, 16);
+      const header = await readBytes(db, root * pageSize, 16);
       assert.equal(header.readUInt16LE(8), 0x01, `page ${root} is a branch`);
       assert.ok(header.readUInt16LE(10) > 2, 'the branch has several children');
-      const child = Number((await bytesAt(db, childAt(root, 0), 8)).readBigUInt64LE());
-      assert.equal((await bytesAt(db, child * pageSize + 8, 2)).readUInt16LE(), 0x02, 'its children are leaves');
+      const child = Number((await readBytes(db, childAt(root, 0), 8)).readBigUInt64LE());
+      assert.equal((await readBytes(db, child * pageSize + 8, 2)).readUInt16LE(), 0x02, 'its children are leaves');
     }
   });
 
@@ -376,15 +365,15 @@ describe('bbolt CLI', () => {
       const file = await copyOf();
       const original = await sha256(file);
       // Copy the branch's second child over its third: the third leaf's keys are gone, the second's twice.
-      const child = async (i: number) => Number((await bytesAt(file, childAt(branch, i), 8)).readBigUInt64LE());
+      const child = async (i: number) => Number((await readBytes(file, childAt(branch, i), 8)).readBigUInt64LE());
       const [second, third] = [await child(1), await child(2)];
       const out = `${fresh()}.db`;
       const r = await copyPage(file, out, { from: second, to: third });
       assert.equal(r.messages.at(-1), `The page ${second} was successfully copied to page ${third}`);
       assert.equal(r.freelistAbandonAdvised, true, 'the db persists a freelist');
       assert.equal(await sha256(file), original);
-      const copied = await bytesAt(out, third * pageSize, pageSize);
-      const source = await bytesAt(file, second * pageSize, pageSize);
+      const copied = await readBytes(out, third * pageSize, pageSize);
+      const source = await readBytes(file, second * pageSize, pageSize);
       assert.equal(Number(copied.readBigUInt64LE(0)), third, 'its id is the new page');
       assert.deepEqual(copied.subarray(8), source.subarray(8));
       const check = await bboltCheck(out);
