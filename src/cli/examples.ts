@@ -1,8 +1,8 @@
 // An example input for every runbook, shown by `runbook describe` and checked against the schema by
 // the tests. serviceRestart's restarts the demo HTTP service that `npm start` declares.
-import type { LanceRestoreRequest, LogStoreRecoverRequest, RunbookType, ServiceRestartRequest } from '../workflows/inputs';
+import type { EtcdRecoverRequest, EtcdSnapshotRequest, LanceRestoreRequest, LogStoreRecoverRequest, RunbookType, ServiceRestartRequest } from '../workflows/inputs';
 
-export function exampleInput(runbook: RunbookType): ServiceRestartRequest | LanceRestoreRequest | LogStoreRecoverRequest {
+export function exampleInput(runbook: RunbookType): ServiceRestartRequest | LanceRestoreRequest | LogStoreRecoverRequest | EtcdRecoverRequest | EtcdSnapshotRequest {
   switch (runbook) {
     case 'serviceRestart':
       return { mode: 'apply', approval: 'required', service: 'demo-api', checks: ['root'] } satisfies ServiceRestartRequest;
@@ -17,5 +17,17 @@ export function exampleInput(runbook: RunbookType): ServiceRestartRequest | Lanc
       } satisfies LanceRestoreRequest;
     case 'logStoreRecover':
       return { mode: 'apply', approval: 'required', dir: '/srv/app/data/index.db', engine: 'goleveldb', policy: 'rebuild', service: 'index-api' } satisfies LogStoreRecoverRequest;
+    case 'etcdRecover':
+      return {
+        mode: 'apply',
+        approval: 'required',
+        dataDir: '/var/lib/etcd/default.etcd',
+        member: 'default',
+        clientUrl: 'http://127.0.0.1:2379',
+        snapshotDir: '/var/backups/etcd',
+        service: 'etcd',
+      } satisfies EtcdRecoverRequest;
+    case 'etcdSnapshot':
+      return { mode: 'apply', approval: 'auto', clientUrl: 'http://127.0.0.1:2379', member: 'default', snapshotDir: '/var/backups/etcd', keep: 7 } satisfies EtcdSnapshotRequest;
   }
 }

@@ -75,6 +75,31 @@ export const logStoreRecoverInput = baseInput.extend({
   waitHealthySeconds: z.number().int().positive().max(3600).default(120),
 });
 
+/** An etcd client URL: scheme, host and port, nothing else (etcdctl --endpoints). */
+const etcdUrl = z.string().max(300).regex(/^https?:\/\/[A-Za-z0-9.-]{1,253}:\d{1,5}$/, 'must be an etcd client URL such as http://127.0.0.1:2379 (scheme, host, port)');
+const etcdMember = z.string().regex(/^[A-Za-z0-9._-]{1,64}$/, 'must be an etcd member name (--name) of letters, digits, ".", "_" or "-"');
+
+export const etcdRecoverInput = baseInput.extend({
+  dataDir: absolutePath.describe("etcd's --data-dir, the folder holding member/, e.g. /var/lib/etcd/default.etcd"),
+  member: etcdMember.default('default').describe("etcd's --name"),
+  clientUrl: etcdUrl.describe('where the repaired etcd answers, to verify its revision and key count: http://127.0.0.1:2379'),
+  peerUrl: etcdUrl.default('http://localhost:2380').describe("the member's --initial-advertise-peer-urls, for a data dir restored from a snapshot"),
+  snapshotDir: absolutePath.optional().describe('folder of `etcdctl snapshot save` files (etcdSnapshot writes them): the newest that checks clean is a candidate'),
+  quarantineDir: absolutePath.optional()
+    .describe('where the copy of member/ and the damaged data go; default: .runbook-quarantine beside the data dir (same filesystem, so the swap is a rename)'),
+  service: serviceRef.describe("etcd, declared in the host's services file: stopped before the data dir changes, started after"),
+  checks: checkNames,
+  waitDownSeconds: z.number().int().positive().max(3600).default(60),
+  waitHealthySeconds: z.number().int().positive().max(3600).default(120),
+});
+
+export const etcdSnapshotInput = baseInput.extend({
+  clientUrl: etcdUrl.describe('the etcd to snapshot: http://127.0.0.1:2379'),
+  member: etcdMember.default('default').describe('names the snapshot files: etcd-<member>-<time>.db'),
+  snapshotDir: absolutePath.describe('folder for the snapshots, e.g. /var/backups/etcd'),
+  keep: z.number().int().min(1).max(1000).default(7).describe('how many snapshots that check clean to keep; older ones this runbook wrote are deleted, never the newest good one'),
+});
+
 export type BaseInput = z.output<typeof baseInput>;
 export type ServiceRestartInput = z.output<typeof serviceRestartInput>;
 /** What a caller sends: defaults may be left out. */
@@ -83,6 +108,10 @@ export type LanceRestoreInput = z.output<typeof lanceRestoreInput>;
 export type LanceRestoreRequest = z.input<typeof lanceRestoreInput>;
 export type LogStoreRecoverInput = z.output<typeof logStoreRecoverInput>;
 export type LogStoreRecoverRequest = z.input<typeof logStoreRecoverInput>;
+export type EtcdRecoverInput = z.output<typeof etcdRecoverInput>;
+export type EtcdRecoverRequest = z.input<typeof etcdRecoverInput>;
+export type EtcdSnapshotInput = z.output<typeof etcdSnapshotInput>;
+export type EtcdSnapshotRequest = z.input<typeof etcdSnapshotInput>;
 
 interface RunbookSpec {
   input: z.ZodType<BaseInput & { host?: string }>;
@@ -121,6 +150,24 @@ const runbookSpecs = {
       target: `${host}/${input.engine}:${normalizePath(input.dir)}`,
       resources: [pathResource(host, input.dir), ...(input.service ? serviceResources(host, input.service) : [])],
       summary: `recover ${input.engine} store ${normalizePath(input.dir)} on ${host}`,
+    }),
+  },
+  etcdRecover: {
+    input: etcdRecoverInput,
+    description: "Bring back a single-member etcd whose bbolt db is damaged (etcd will not start): check it, build candidates (the other meta page, surgery on the bad elements, the newest good snapshot), swap in the least-loss one, start and verify.",
+    describe: (input: EtcdRecoverInput, host: string) => ({
+      target: `${host}/etcd:${normalizePath(input.dataDir)}`,
+      resources: [pathResource(host, input.dataDir), ...serviceResources(host, input.service)],
+      summary: `recover etcd data ${normalizePath(input.dataDir)} on ${host}`,
+    }),
+  },
+  etcdSnapshot: {
+    input: etcdSnapshotInput,
+    description: 'Save an etcd snapshot (etcdctl snapshot save), check it with the bbolt checker, keep the newest that check clean.',
+    describe: (input: EtcdSnapshotInput, host: string) => ({
+      target: `${host}/etcd-snapshot:${normalizePath(input.snapshotDir)}`,
+      resources: [pathResource(host, input.snapshotDir)],
+      summary: `snapshot etcd ${input.clientUrl} into ${normalizePath(input.snapshotDir)} on ${host}`,
     }),
   },
 } as const satisfies Record<string, RunbookSpec>;
