@@ -130,7 +130,9 @@ export interface ApproveOptions {
   /** The run the approver saw; default: the run open now (the digest still binds the plan). */
   runId?: string;
   comment?: string;
-  /** The approver's signature over {workflowId, runId, digest, decision, approver} (src/trust). */
+  /** One of the plan's choices by id, instead of its default. */
+  choice?: string;
+  /** The approver's signature over {workflowId, runId, digest, decision, approver, choice?} (src/trust). */
   signature?: string;
 }
 
@@ -140,7 +142,7 @@ export async function approveRunbook(client: Client, workflowId: string, options
   const handle = client.workflow.getHandle(workflowId, runId);
   try {
     return await handle.executeUpdate(approveUpdate, {
-      args: [{ runId, approver: options.approver, decision: options.decision, planDigest: options.planDigest, ...(options.comment ? { comment: options.comment } : {}), ...(options.signature ? { signature: options.signature } : {}) }],
+      args: [{ runId, approver: options.approver, decision: options.decision, planDigest: options.planDigest, ...(options.choice === undefined ? {} : { choice: options.choice }), ...(options.comment ? { comment: options.comment } : {}), ...(options.signature ? { signature: options.signature } : {}) }],
     });
   } catch (err) {
     if (err instanceof WorkflowUpdateFailedError) throw new RefusedError(err.cause?.message ?? err.message);

@@ -29,6 +29,7 @@ const apiApprove = z.strictObject({
   decision: z.enum(['approve', 'reject']),
   planDigest: z.string({ error: DIGEST_REQUIRED }).min(1, DIGEST_REQUIRED).max(200),
   comment: z.string().max(2000).optional(),
+  choice: z.string().max(100).optional().describe("one of the plan's choices (plan.choices[].id) instead of its default"),
 });
 const isoDate = z.string().refine((s) => !Number.isNaN(Date.parse(s)), 'must be an ISO date').transform((s) => new Date(s));
 const apiList = z.strictObject({
@@ -93,7 +94,7 @@ export const apiRoutes: FastifyPluginAsync<ApiRoutesOptions> = async (api, { tok
   api.post('/runs/:workflowId/approve', async (request) => {
     const body = parse(apiApprove, request.body, 'request');
     const p = who(request);
-    return chatops.answer(p, p.id, workflowIdOf(request), body.decision, body.planDigest, 'api', body.comment);
+    return chatops.answer(p, p.id, workflowIdOf(request), body.decision, body.planDigest, 'api', body.comment, body.choice);
   });
 
   api.get('/runs', async (request) => {

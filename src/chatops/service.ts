@@ -117,7 +117,7 @@ export class ChatOpsService {
    * person saw (chat buttons carry it, API callers must send it) and to the run checked here, and
    * is signed for that person's identity.
    */
-  async answer(principal: Principal | undefined, who: string, workflowId: string, decision: 'approve' | 'reject', planDigest: string, origin: Origin, comment?: string): Promise<Approval> {
+  async answer(principal: Principal | undefined, who: string, workflowId: string, decision: 'approve' | 'reject', planDigest: string, origin: Origin, comment?: string, choice?: string): Promise<Approval> {
     if (!principal) {
       // Refused whatever the run; its runbook and target only make the log line more useful.
       const seen = await this.facts(workflowId).catch(() => undefined);
@@ -131,8 +131,9 @@ export class ChatOpsService {
     const allowed = authorize(this.roles, principal, 'approve', run.runbook, run.target);
     if (!allowed.ok) this.refuse(principal, who, attempt, 'approve', allowed.reason, origin);
     if (run.status !== 'RUNNING') throw new RefusedError(`this run is not awaiting approval (it is ${run.outcome ?? 'closed'}, ${run.status.toLowerCase()})`);
-    const signature = await this.signer?.({ kind: 'approval', workflowId, runId: run.runId, digest: planDigest, decision, approver: principal.id });
-    const options: ApproveOptions = { approver: principal.id, decision, planDigest, runId: run.runId, ...(comment ? { comment } : {}), ...(signature ? { signature } : {}) };
+    const picked = choice === undefined ? {} : { choice };
+    const signature = await this.signer?.({ kind: 'approval', workflowId, runId: run.runId, digest: planDigest, decision, approver: principal.id, ...picked });
+    const options: ApproveOptions = { approver: principal.id, decision, planDigest, runId: run.runId, ...picked, ...(comment ? { comment } : {}), ...(signature ? { signature } : {}) };
     try {
       const approval = await approveRunbook(this.client, workflowId, options);
       this.log.info({ userId: who, user: principal.name, ...attempt, workflowId, decision, planDigest: approval.planDigest, signed: Boolean(signature), origin }, `chatops: run ${decision === 'approve' ? 'approved' : 'rejected'}`);

@@ -1,6 +1,7 @@
 // `start --wait` and `demo --wait`: follow a run's steps from the `progress` query until it ends.
 // On a terminal, the running step's heartbeat drives a progress bar; otherwise (pipes, logs, tests)
 // one line per change. Then the report on stdout: short and human, or whole as JSON with `json`.
+import { planText } from './report-text';
 import type { WorkflowHandle } from '@temporalio/client';
 import { decodeFromPayloadsAtIndex } from '@temporalio/common/lib/internal-non-workflow/codec-helpers';
 import { progressOf, waitForReport } from '../client';
@@ -67,7 +68,7 @@ export async function follow(handle: WorkflowHandle, options: { tty?: boolean; j
       if (progress.outcome !== lastOutcome) {
         lastOutcome = progress.outcome;
         if (progress.outcome === 'AwaitingApproval') {
-          say(`plan: ${progress.plan?.summary}\n${progress.plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
+          say(planText(progress.plan));
           say(`awaiting approval by someone other than ${progress.triggeredBy}:\n  runbook approve ${handle.workflowId} --as <name> --digest ${progress.planDigest}\n`);
         }
       }

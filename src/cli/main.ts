@@ -15,6 +15,7 @@ import { formatBboltReport, formatLanceDiagnosis, formatLogStoreDiagnosis } from
 import { checkBbolt, type BboltReport } from '../format/bbolt/index';
 import { EXIT, ExitError } from './exit';
 import { follow } from './follow';
+import { planText } from './report-text';
 import { registerRunCommands } from './runs-commands';
 import { KEY_OPTION_HELP, signingKey, signWith } from './signing';
 
@@ -85,16 +86,18 @@ export function buildProgram(setExit: (code: number) => void): Command {
       .option('--digest <sha256>', 'the plan digest you reviewed; default: the current plan, printed first')
       .option('--comment <text>')
       .option('--key <file>', KEY_OPTION_HELP)
-      .action(async (workflowId: string, opts: { as: string; digest?: string; comment?: string; key?: string }) => {
+      .option('--choice <id>', "approve: which of the plan's choices to apply instead of its default (etcdRecover: other-meta, surgery, snapshot)")
+      .action(async (workflowId: string, opts: { as: string; digest?: string; comment?: string; key?: string; choice?: string }) => {
         const key = signingKey(opts.key, decision === 'approve' ? 'approval' : 'rejection');
         await withClient(async (client) => {
           // Without --digest, the CLI shows the plan it is answering for, and binds to that plan and run.
           const { plan, planDigest, runId } = await getProgress(client, workflowId);
-          if (!opts.digest) process.stderr.write(`plan ${planDigest}: ${plan?.summary}\n${plan?.actions.map((a, i) => `  ${i + 1}. ${a}`).join('\n')}\n`);
+          if (!opts.digest) process.stderr.write(planText(plan, `plan ${planDigest}`));
           const digest = opts.digest ?? planDigest ?? '';
           // The signature binds this run, this digest and this decision to the approver's key.
-          const signature = key && runId ? await signWith(key, { kind: 'approval', workflowId, runId, digest, decision, approver: opts.as }) : undefined;
-          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: digest, runId, comment: opts.comment, signature });
+          const choice = opts.choice;
+          const signature = key && runId ? await signWith(key, { kind: 'approval', workflowId, runId, digest, decision, approver: opts.as, ...(choice === undefined ? {} : { choice }) }) : undefined;
+          const approval = await approveRunbook(client, workflowId, { approver: opts.as, decision, planDigest: digest, runId, comment: opts.comment, signature, ...(choice === undefined ? {} : { choice }) });
           process.stdout.write(`${JSON.stringify(approval)}\n`);
         });
       });

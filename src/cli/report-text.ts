@@ -2,8 +2,19 @@
 // duration and evidence in a few words, what changed, notes. Lists (restorable files, commands,
 // moves) appear as counts: the whole report is one `--json` away, and a report of hundreds of
 // entries helps nobody at a terminal.
-import type { RunbookReport } from '../workflows/report';
+import type { Plan, RunbookReport } from '../workflows/report';
 import { brief, duration, shortTime, table } from './format';
+
+/** A plan as an approver reads it: summary, numbered actions, then the choices with the default marked. */
+export function planText(plan: Plan | undefined, label = 'plan'): string {
+  if (!plan) return `${label}: (none yet)\n`;
+  const lines = [`${label}: ${plan.summary}`, ...plan.actions.map((a, i) => `  ${i + 1}. ${a}`)];
+  if (plan.choices?.length) {
+    lines.push('choices (runbook approve … --choice <id>):');
+    for (const c of plan.choices) lines.push(`  ${c.id === plan.defaultChoice ? '*' : c.usable ? '-' : 'x'} ${c.id}: ${c.summary}${c.id === plan.defaultChoice ? ' (default)' : c.usable ? '' : ' (cannot be applied)'}`);
+  }
+  return `${lines.join('\n')}\n`;
+}
 
 /** A large list carried as a summary (`{ count, first, file, sha256 }`) instead of its items. */
 function listCount(value: unknown): number | undefined {

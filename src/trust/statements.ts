@@ -14,6 +14,8 @@ export interface ApprovalStatement {
   digest: string;
   decision: 'approve' | 'reject';
   approver: string;
+  /** Which of the plan's choices the approver picked; absent: the plan's default (and the text is as before choices existed). */
+  choice?: string;
 }
 
 export interface RequestStatement {
@@ -34,8 +36,8 @@ export type Statement = ApprovalStatement | RequestStatement;
  */
 export function statementText(s: Statement): string {
   if (s.kind === 'approval') {
-    const { workflowId, runId, digest, decision, approver } = s;
-    return canonicalJson({ kind: 'approval', workflowId, runId, digest, decision, approver });
+    const { workflowId, runId, digest, decision, approver, choice } = s;
+    return canonicalJson({ kind: 'approval', workflowId, runId, digest, decision, approver, ...(choice === undefined ? {} : { choice }) });
   }
   if (s.kind === 'request') {
     const { workflowId, runbook, inputDigest, requestedBy, at } = s;

@@ -79,6 +79,11 @@ export class Runbook {
 
   /** How the host verified who asked (set once, before the plan). */
   requester?: VerifiedRequester;
+
+  /** The plan's choice apply takes: the approver's pick, else the plan's default. */
+  chosen(plan: Plan): string | undefined {
+    return this.approval?.choice ?? plan.defaultChoice;
+  }
   private checks = 0;
 
   /**

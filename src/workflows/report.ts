@@ -74,12 +74,26 @@ export interface Plan {
   observations: unknown;
   /** The runbook asks a person even when the input says `approval: "auto"` (e.g. data would be lost). */
   requiresApproval?: boolean;
+  /** Ways to repair an approver may pick from (`runbook approve --choice <id>`); apply uses the approved one. */
+  choices?: PlanChoice[];
+  /** The choice apply takes when nobody picks another: the one that loses least. */
+  defaultChoice?: string;
+}
+
+export interface PlanChoice {
+  id: string;
+  /** What it does and what it loses, in words. */
+  summary: string;
+  /** It can be applied (a candidate that failed its check is listed, but cannot be picked). */
+  usable: boolean;
 }
 
 export interface Approval {
   approver: string;
   decision: 'approve' | 'reject';
   planDigest: string;
+  /** The plan's choice the approver picked (absent: the default). */
+  choice?: string;
   comment?: string;
   at: string;
   /** The host checked an SSH signature (false: a development-trust host took the name as given). */
@@ -153,7 +167,9 @@ export interface ApprovalRequest {
   approver: string;
   planDigest: string;
   decision: 'approve' | 'reject';
+  /** One of the plan's `choices` (its id), instead of its default; signed with the rest. */
+  choice?: string;
   comment?: string;
-  /** `ssh-keygen -Y sign` (namespace runbook-approval) over {workflowId, runId, digest, decision, approver}; see src/trust. */
+  /** `ssh-keygen -Y sign` (namespace runbook-approval) over {workflowId, runId, digest, decision, approver, choice?}; see src/trust. */
   signature?: string;
 }

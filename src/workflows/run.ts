@@ -34,11 +34,19 @@ function checkApproval(rb: Runbook, request: Partial<ApprovalRequest>): void {
   if (request.approver === rb.triggeredBy || request.approver === unprefixed(rb.triggeredBy)) throw refused(`self-approval refused: ${request.approver} requested this run; a second person must approve it`);
   if (request.approver.startsWith('unverified:')) throw refused('"unverified:" names what a host could not verify; it is never an approver');
   if (request.planDigest !== rb.planDigest) throw refused(`stale plan: digest ${request.planDigest || '(none)'} is not the current plan's ${rb.planDigest}`);
+  if (request.choice !== undefined) {
+    const usable = (rb.plan?.choices ?? []).filter((c) => c.usable).map((c) => c.id);
+    if (!usable.length) throw refused(`choice ${JSON.stringify(request.choice)}: this plan offers no choices`);
+    if (!usable.includes(request.choice)) throw refused(`choice ${JSON.stringify(request.choice)} is not one this plan offers: ${usable.join(', ')}`);
+    if (request.decision !== 'approve') throw refused('a choice goes with an approval, not a rejection');
+  }
 }
 
 function waitingFor(rb: Runbook): string {
   const id = workflowInfo().workflowId;
-  return `approval by anyone but ${rb.triggeredBy} of plan ${rb.planDigest}: npx runbook approve '${id}' --as <you> --digest ${rb.planDigest}`;
+  const others = (rb.plan?.choices ?? []).filter((c) => c.usable && c.id !== rb.plan?.defaultChoice).map((c) => c.id);
+  const pick = rb.plan?.defaultChoice ? ` (it takes ${rb.plan.defaultChoice}${others.length ? `; add --choice ${others.join('|')} to take another` : ''})` : '';
+  return `approval by anyone but ${rb.triggeredBy} of plan ${rb.planDigest}: npx runbook approve '${id}' --as <you> --digest ${rb.planDigest}${pick}`;
 }
 
 /** Runs a runbook from raw input to report. Every runbook's workflow function calls this once. */
@@ -65,7 +73,7 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
     async (request) => {
       checkApproval(rb, request);
       // The host that will change checks the signature, over what this run knows (its ID, run, digest).
-      const statement = { kind: 'approval' as const, workflowId: workflowInfo().workflowId, runId: rb.runId, digest: rb.planDigest!, decision: request.decision, approver: request.approver };
+      const statement = { kind: 'approval' as const, workflowId: workflowInfo().workflowId, runId: rb.runId, digest: rb.planDigest!, decision: request.decision, approver: request.approver, ...(request.choice === undefined ? {} : { choice: request.choice }) };
       let verified: VerifiedApproval;
       try {
         verified = await rb.onHost('verify approval', (a) => a.verifyApproval({ statement, signature: request.signature, runbook: name, requester: rb.triggeredBy }));
@@ -75,7 +83,7 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
       // Two answers can be verified at once; only the first one to finish counts.
       checkApproval(rb, request);
       const { approver: _same, ...proof } = verified;
-      rb.approval = { approver: request.approver, decision: request.decision, planDigest: request.planDigest, ...(request.comment ? { comment: request.comment } : {}), at: new Date(Date.now()).toISOString(), ...proof };
+      rb.approval = { approver: request.approver, decision: request.decision, planDigest: request.planDigest, ...(request.choice === undefined ? {} : { choice: request.choice }), ...(request.comment ? { comment: request.comment } : {}), at: new Date(Date.now()).toISOString(), ...proof };
       return rb.approval;
     },
     { validator: (request) => checkApproval(rb, request ?? {}) },
