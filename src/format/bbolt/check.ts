@@ -17,6 +17,12 @@ export interface CheckBboltOptions {
   onProgress?: (p: { pagesVisited: number; pages: number }) => void;
   /** Walk this meta's tree instead of the active one's (what reverting to it would give); it must be valid. */
   meta?: 0 | 1;
+  /**
+   * Called for every key/value that is not a bucket, in walk order (which damage can disorder);
+   * `bucket` is named as in stats.bucketKeys. `key` and `value` may be views of a cache block that
+   * the next page read overwrites: copy what you keep. The value is read whole for the call.
+   */
+  onEntry?: (bucket: string, key: Buffer, value: Buffer) => void;
 }
 
 /** Reads `path` and reports what is wrong with it. Throws BboltFileError when it is no readable bbolt file. */
@@ -247,6 +253,7 @@ class Checker implements Marks {
     if ((e.flags & BUCKET_LEAF_FLAG) === 0) {
       this.keys++;
       f.bucket.keys++;
+      this.opts.onEntry?.(f.bucket.bucket, e.key, f.unit.bytes(e.valueAt, e.vsize));
       return;
     }
     this.buckets++;
