@@ -8,7 +8,7 @@ import { fsyncDir, fsyncPath } from '../engines/lfs/file-io';
 import { hashFile } from '../engines/lfs/store';
 import type { FileMove } from '../workflows/report';
 import { safetyViolation } from './failures';
-import { cancellationSignal, reportProgress } from './progress';
+import { cancellationSignal, heartbeatWhile, reportProgress } from './progress';
 
 export async function sha256File(path: string): Promise<string> {
   return (await hashFile(path, { signal: cancellationSignal() })).sha256;
@@ -128,4 +128,33 @@ export async function snapshotTree(root: string, dirs: string[], destination: st
   await rename(partial, sums);
   await fsyncDir(destination);
   return { destination, files: lines.length, bytes, sums, already: false };
+}
+
+/** The SHA256SUMS of a snapshotTree copy: relative path → sha256. */
+export async function readSums(destination: string): Promise<Map<string, string>> {
+  const text = await readFile(join(destination, 'SHA256SUMS'), 'utf8');
+  return new Map(text.split('\n').filter(Boolean).map((line) => {
+    const [sha256, rel] = [line.slice(0, 64), line.slice(66)];
+    return [rel, sha256] as const;
+  }));
+}
+
+/**
+ * snapshotTree of all of `dir`, then proven: each source file hashed again must match its line, so
+ * the copy holds the bytes `dir` has after the copy (a writer still at work is caught).
+ */
+export async function copyVerified(dir: string, destination: string) {
+  const signal = cancellationSignal();
+  const copied = await heartbeatWhile(snapshotTree(dir, ['.'], destination), { snapshot: destination });
+  const sums = await readSums(destination);
+  let bytes = 0;
+  for (const [rel, sha256] of sums) {
+    signal?.throwIfAborted();
+    const source = join(dir, rel);
+    const now = await sha256File(source);
+    if (now !== sha256) throw safetyViolation(`${source} changed during the snapshot (sha256 ${now}, copied ${sha256}): is the service really stopped?`);
+    bytes += (await lstat(source)).size;
+    reportProgress({ verified: rel });
+  }
+  return { ...copied, verified: sums.size, verifiedBytes: bytes };
 }

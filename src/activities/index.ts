@@ -2,5 +2,7 @@
 export { describeService, runSmokeChecks, startService, stopService, waitServiceDown, waitServiceHealthy } from './service';
 export { diagnoseLance, quarantineLanceVersions, restoreLanceFiles, returnQuarantinedFiles, snapshotLanceMetadata, verifyLanceTable } from './lance';
 export { diagnoseLogStore, recoverLogStoreCopy, restoreLogTails, snapshotLogStore, swapLogStore, truncateLogTails, unswapLogStore, verifyLogStore } from './logstore';
+export { buildEtcdCandidate, copyEtcdMember, diagnoseEtcd, swapEtcdMember, unswapEtcdMember, verifyEtcdServes } from './etcd';
+export { listEtcdSnapshots, pruneEtcdSnapshots, saveEtcdSnapshot } from './etcd-snapshot';
 export { claimHolder, resolveResources } from './resources';
 export { verifyApproval, verifyRequest } from './trust';

@@ -12,7 +12,7 @@ import { realPathOf, requireUnderDataRoots } from '../host/data-roots';
 import { lockHolders, requireNotOpen } from '../engines/logstore/lock-holder';
 import type { FileMove, ListRef } from '../workflows/report';
 import { invalidInput, safetyViolation, verificationFailed } from './failures';
-import { sha256File, snapshotTree } from './files';
+import { copyVerified, readSums, sha256File } from './files';
 import { cancellationSignal, heartbeatWhile, reportProgress } from './progress';
 import { keepList } from './state';
 
@@ -87,29 +87,9 @@ export async function snapshotLogStore(args: { dir: string; destination: string 
   await requireUnderDataRoots({ dir: args.dir, quarantineDir: args.destination });
   await requireOutsideStore(args.dir, args.destination);
   await requireNotOpen(args.dir, 'snapshot it');
-  const signal = cancellationSignal();
   // Checked before the first copy only: a retry finds part of the snapshot already taking space.
   if (!(await lstat(args.destination).then(() => true, () => false))) await requireFreeSpace(args.destination, await storeBytes(args.dir), `the snapshot of ${args.dir}`);
-  const copied = await heartbeatWhile(snapshotTree(args.dir, ['.'], args.destination), { snapshot: args.destination });
-  const sums = await readSums(args.destination);
-  let bytes = 0;
-  for (const [rel, sha256] of sums) {
-    signal?.throwIfAborted();
-    const source = join(args.dir, rel);
-    const now = await sha256File(source);
-    if (now !== sha256) throw safetyViolation(`${source} changed during the snapshot (sha256 ${now}, copied ${sha256}): is the service really stopped?`);
-    bytes += (await lstat(source)).size;
-    reportProgress({ verified: rel });
-  }
-  return { ...copied, verified: sums.size, verifiedBytes: bytes };
-}
-
-async function readSums(destination: string): Promise<Map<string, string>> {
-  const text = await readFile(join(destination, 'SHA256SUMS'), 'utf8');
-  return new Map(text.split('\n').filter(Boolean).map((line) => {
-    const [sha256, rel] = [line.slice(0, 64), line.slice(66)];
-    return [rel, sha256] as const;
-  }));
+  return copyVerified(args.dir, args.destination);
 }
 
 /**

@@ -2,4 +2,6 @@
 export { serviceRestart } from './service-restart';
 export { lanceRestore } from './lance-restore';
 export { logStoreRecover } from './log-store-recover';
+export { etcdRecover } from './etcd-recover';
+export { etcdSnapshot } from './etcd-snapshot';
 export { runbookClaim } from './claims';

@@ -11,9 +11,12 @@ export interface LockHolder {
   kind: string;
 }
 
-/** The processes holding a lock on `<dir>/LOCK` (none when there is no LOCK file or no /proc/locks). */
-export async function lockHolders(dir: string): Promise<LockHolder[]> {
-  const info = await lstat(join(dir, 'LOCK'), { bigint: true }).catch(() => undefined);
+/**
+ * The processes holding a lock on `<dir>/<file>` (none when there is no such file or no
+ * /proc/locks). LevelDB and Pebble lock `LOCK`; bbolt (etcd) flocks its db file itself.
+ */
+export async function lockHolders(dir: string, file = 'LOCK'): Promise<LockHolder[]> {
+  const info = await lstat(join(dir, file), { bigint: true }).catch(() => undefined);
   if (!info?.isFile()) return [];
   const text = await readFile('/proc/locks', 'utf8').catch(() => '');
   // st_dev as glibc encodes it; /proc/locks prints the kernel's major and minor in hex.
@@ -35,11 +38,11 @@ export class StoreInUseError extends Error {
   override name = 'StoreInUseError' as const;
 }
 
-/** Refuses when any process holds the store's LOCK, naming the pids. */
-export async function requireNotOpen(dir: string, doing: string): Promise<void> {
-  const holders = await lockHolders(dir);
+/** Refuses when any process holds the store's lock file, naming the pids. */
+export async function requireNotOpen(dir: string, doing: string, file = 'LOCK'): Promise<void> {
+  const holders = await lockHolders(dir, file);
   if (holders.length) {
     const pids = [...new Set(holders.map((h) => h.pid))].join(', ');
-    throw new StoreInUseError(`${dir} is open: pid ${pids} holds its LOCK; refusing to ${doing} under a running engine (stop the service that owns it, or name it in "service")`);
+    throw new StoreInUseError(`${dir} is open: pid ${pids} holds its ${file}; refusing to ${doing} under a running engine (stop the service that owns it, or name it in "service")`);
   }
 }
