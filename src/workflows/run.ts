@@ -2,7 +2,7 @@
 // → approval bound to this run and this plan → diagnose again → apply → report. On failure or
 // cancel, undo steps run; claims end with the run.
 import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
-import type { Duration } from '@temporalio/common';
+import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
 import { Claims } from './claims';
 import { diffFacts, digestPlan } from './digest';
 import { describeIssues, runbooks, type BaseInput, type RunbookType } from './inputs';
@@ -19,6 +19,9 @@ export interface RunbookSteps<I> {
   /** The repair. Runs only in apply mode, after approval, if the facts still hold. */
   apply(rb: Runbook, input: I, plan: Plan): Promise<void>;
 }
+
+/** Set by the server on runs a Temporal Schedule starts. */
+const TemporalScheduledById = defineSearchAttributeKey('TemporalScheduledById', SearchAttributeType.KEYWORD);
 
 const unprefixed = (name: string) => name.replace(/^unverified:/, '');
 
@@ -57,7 +60,12 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
   // Clients fill in their own host; the Web UI has none, so there it must be typed.
   if (!input.host) throw invalid(`invalid ${name} input: host: required when the run is started without the runbook CLI, API or chat (e.g. from the Web UI): name the host whose worker runs the steps`);
   const resolved = resolveTarget(name, { ...input, host: input.host });
-  if (workflowInfo().workflowId !== resolved.workflowId) {
+  // A Schedule's runs carry its action's workflow ID plus `-<RFC 3339 time>`; its overlap policy
+  // SKIP keeps them one at a time, and the path claims keep a manual run off their resources.
+  const id = workflowInfo().workflowId;
+  const scheduled = workflowInfo().typedSearchAttributes.get(TemporalScheduledById) !== undefined
+    && id.startsWith(`${resolved.workflowId}-`) && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(id.slice(resolved.workflowId.length + 1));
+  if (id !== resolved.workflowId && !scheduled) {
     throw ApplicationFailure.create({ type: 'WrongWorkflowId', nonRetryable: true, message: `workflow ID must be "${resolved.workflowId}" so that only one ${name} runs on ${resolved.target} at a time` });
   }
   const claimed = input.requestedBy ?? 'unknown';
