@@ -90,6 +90,23 @@ export async function checkWorkers(client: Client, config: Config, host: string,
   }
 }
 
+/**
+ * What every start of a run carries, from any surface and also in a Schedule's action: the
+ * summary the UI lists, the search attributes `runbook list` filters on, and the memo (origin).
+ */
+export function runStartFields(resolved: ResolvedTarget, input: { requestedBy: string }, memo: { origin: string } & Record<string, unknown>) {
+  return {
+    staticSummary: resolved.summary,
+    typedSearchAttributes: [
+      { key: RunbookName, value: resolved.runbook },
+      { key: RunbookTarget, value: resolved.target },
+      { key: TriggeredBy, value: input.requestedBy },
+      { key: RunbookOutcome, value: 'Running' },
+    ],
+    memo: { ...memo, requestedBy: input.requestedBy },
+  };
+}
+
 export async function startRunbook(client: Client, config: Config, runbook: string, rawInput: unknown, options: StartOptions): Promise<StartedRun> {
   const { input, resolved } = prepareRun(runbook, rawInput, options.requestedBy);
   await checkWorkers(client, config, resolved.host);
@@ -106,14 +123,7 @@ export async function startRunbook(client: Client, config: Config, runbook: stri
       workflowId,
       args: [input],
       workflowIdConflictPolicy: 'FAIL',
-      staticSummary: resolved.summary,
-      typedSearchAttributes: [
-        { key: RunbookName, value: resolved.runbook },
-        { key: RunbookTarget, value: resolved.target },
-        { key: TriggeredBy, value: input.requestedBy },
-        { key: RunbookOutcome, value: 'Running' },
-      ],
-      memo: { origin: options.origin, requestedBy: input.requestedBy },
+      ...runStartFields(resolved, input, { origin: options.origin }),
     });
     return { workflowId, runId: handle.firstExecutionRunId, handle };
   } catch (err) {
