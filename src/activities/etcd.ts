@@ -142,7 +142,8 @@ export async function copyEtcdMember(args: { dataDir: string; destination: strin
  * candidate's db, or etcdctl's restore of the snapshot. Checked: it must give what the plan measured.
  */
 export async function buildEtcdCandidate(args: { dataDir: string; copy: string; work: string; recipe: Recipe; member: string; peerUrl: string; expect: DbSummary }) {
-  await requireUnderDataRoots({ dataDir: args.dataDir, quarantineDir: args.work });
+  // The recipe comes from the workflow: its snapshot file is read only where the host keeps data.
+  await requireUnderDataRoots({ dataDir: args.dataDir, quarantineDir: args.work, copy: args.copy, ...(args.recipe.id === 'snapshot' ? { snapshot: args.recipe.file } : {}) });
   await requireOutsideDataDir(args.dataDir, args.work);
   const signal = cancellationSignal();
   await claimScratch(args.work);

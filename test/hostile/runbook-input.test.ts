@@ -15,7 +15,8 @@ import { requireUnderDataRoots } from '../../src/host/data-roots';
 import { resolveService } from '../../src/host/services';
 import { signStatement } from '../../src/trust/sshsig';
 import type { ApprovalStatement } from '../../src/trust/statements';
-import { serviceRestartInput, lanceRestoreInput, logStoreRecoverInput, describeIssues } from '../../src/workflows/inputs';
+import { serviceRestartInput, lanceRestoreInput, logStoreRecoverInput, etcdRecoverInput, etcdSnapshotInput, describeIssues } from '../../src/workflows/inputs';
+import { buildEtcdCandidate, diagnoseEtcd, swapEtcdMember } from '../../src/activities/etcd';
 import { diagnoseLogStore, restoreLogTails, swapLogStore, truncateLogTails } from '../../src/activities/logstore';
 import { claimScratch } from '../../src/engines/logstore/candidates';
 import { doctorLogStore } from '../../src/engines/logstore/doctor';
@@ -87,7 +88,7 @@ describe('hostile runbook input', () => {
   const refusedBy = async (work: () => Promise<unknown>, reason: RegExp) => {
     await expectUntouched(sb, () => assert.rejects(work, reason));
   };
-  const invalidInput = (schema: typeof serviceRestartInput | typeof lanceRestoreInput | typeof logStoreRecoverInput, input: unknown, reason: RegExp) =>
+  const invalidInput = (schema: typeof serviceRestartInput | typeof lanceRestoreInput | typeof logStoreRecoverInput | typeof etcdRecoverInput | typeof etcdSnapshotInput, input: unknown, reason: RegExp) =>
     expectUntouched(sb, async () => {
       const parsed = schema.safeParse(input);
       assert.equal(parsed.success, false, 'the schema accepted hostile input');
@@ -167,6 +168,30 @@ describe('hostile runbook input', () => {
     test('a swap handed an operator\'s folder as the recovered copy', () => refusedBy(() => swapLogStore({ dir: store(), recovered: join(data, 'someone'), aside: join(quarantine(), 'damaged'), snapshot: join(quarantine(), 'snap') }), /is not a copy this tool recovered/));
   });
 
+  describe('etcd data dirs and snapshots (etcdRecover, etcdSnapshot)', () => {
+    const dataDir = () => join(data, 'default.etcd');
+    const etcd = (over: Record<string, unknown>) => ({ host: 'h', dataDir: dataDir(), clientUrl: 'http://127.0.0.1:2379', service: 'etcd', ...over });
+    const expect = { healthy: true, findings: 0, revision: 1, liveKeys: 0, revisions: 0, consistentIndex: 1 };
+    test('a client URL with a path, credentials or an option riding along', () => {
+      for (const clientUrl of ['http://127.0.0.1:2379/v3', 'http://root:pw@127.0.0.1:2379', 'http://127.0.0.1:2379 --insecure-skip-tls-verify', '--endpoints=http://evil:2379', 'file:///etc/passwd']) {
+        invalidInput(etcdRecoverInput, etcd({ clientUrl }), /clientUrl: must be an etcd client URL/);
+        invalidInput(etcdSnapshotInput, { host: 'h', clientUrl, snapshotDir: join(data, 'snapshots') }, /clientUrl: must be an etcd client URL/);
+      }
+    });
+    test('a member name that is a path or an option', () => {
+      for (const member of ['../x', 'a/b', '--data-dir=/', '']) invalidInput(etcdRecoverInput, etcd({ member }), /member: must be an etcd member name/);
+    });
+    test('a relative data dir', () => invalidInput(etcdRecoverInput, etcd({ dataDir: 'default.etcd' }), /dataDir: must be an absolute path/));
+    test('no service to stop', () => invalidInput(etcdRecoverInput, { host: 'h', dataDir: dataDir(), clientUrl: 'http://127.0.0.1:2379' }, /service/));
+    test('keep 0 snapshots', () => invalidInput(etcdSnapshotInput, { host: 'h', clientUrl: 'http://127.0.0.1:2379', snapshotDir: join(data, 'snapshots'), keep: 0 }, /keep/));
+    test('a data dir reached through a symlink out of the roots', () => refusedBy(() => diagnoseEtcd({ dataDir: join(data, 'escape', 'default.etcd'), member: 'default', peerUrl: 'http://localhost:2380', scratchDir: join(data, '.q', 'p') }), /dataDir .* resolves to/));
+    test('a snapshot folder outside the roots', () => refusedBy(() => diagnoseEtcd({ dataDir: dataDir(), member: 'default', peerUrl: 'http://localhost:2380', snapshotDir: sb.outside, scratchDir: join(data, '.q', 'p') }), /snapshotDir .* outside/));
+    test('a scratch folder inside the data dir', () => refusedBy(() => diagnoseEtcd({ dataDir: data, member: 'default', peerUrl: 'http://localhost:2380', scratchDir: join(data, 'p') }), /inside the etcd data dir/));
+    test('a candidate recipe naming a file outside the roots as the snapshot to restore', () =>
+      refusedBy(() => buildEtcdCandidate({ dataDir: dataDir(), copy: join(data, '.q', 'copy'), work: join(data, '.q', 'work'), recipe: { id: 'snapshot', file: join(sb.outside, 'secret'), sha256: '0'.repeat(64), bytes: 10, mtime: '' }, member: 'default', peerUrl: 'http://localhost:2380', expect }), /snapshot .* outside/));
+    test('a swap handed an operator\'s folder as the candidate', () => refusedBy(() => swapEtcdMember({ dataDir: dataDir(), recovered: join(data, 'someone'), aside: join(data, '.q', 'damaged'), copy: join(data, '.q', 'copy') }), /is not a copy this tool recovered/));
+  });
+
   describe('bounds', () => {
     test('approvalTimeout above 7d', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', approvalTimeout: '999d' }, /approvalTimeout: must be at most 7d/));
     test('hostWaitTimeout above 1h', () => invalidInput(serviceRestartInput, { host: 'h', service: 'api', hostWaitTimeout: '2h' }, /hostWaitTimeout: must be at most 1h/));
@@ -185,6 +210,10 @@ describe('hostile runbook input', () => {
     test('replayed from another run', async () => refusedBy(async () => verify('bob', await signStatement(keys.bob.file, statement('bob', { runId: 'run-0' }))), /does not match/));
     test('another digest', async () => refusedBy(async () => verify('bob', await signStatement(keys.bob.file, statement('bob', { digest: 'e'.repeat(64) }))), /does not match/));
     test('another workflow', async () => refusedBy(async () => verify('bob', await signStatement(keys.bob.file, statement('bob', { workflowId: 'serviceRestart:h/other' }))), /does not match/));
+    test('a signed choice swapped for another', async () =>
+      refusedBy(async () => verifyApproval({ statement: statement('bob', { choice: 'snapshot' }), signature: await signStatement(keys.bob.file, statement('bob', { choice: 'surgery' })), runbook: 'serviceRestart', requester: 'alice' }), /does not match/));
+    test('a signature without a choice replayed with one', async () =>
+      refusedBy(async () => verifyApproval({ statement: statement('bob', { choice: 'snapshot' }), signature: await signStatement(keys.bob.file, statement('bob')), runbook: 'serviceRestart', requester: 'alice' }), /does not match/));
     test('a rejection replayed as an approval', async () => refusedBy(async () => verify('bob', await signStatement(keys.bob.file, statement('bob', { decision: 'reject' }))), /does not match/));
     test('self-approval through a second identity (slack:UALICE is alice)', async () => refusedBy(async () => verify('slack:UALICE', await signStatement(keys.chatops.file, statement('slack:UALICE'))), /self-approval refused/));
     test('self-approval of an unverified request by the claimed name', async () => refusedBy(async () => verify('alice', await signStatement(keys.alice.file, statement('alice')), 'unverified:alice'), /self-approval refused/));

@@ -56,6 +56,12 @@ describe('sshsig', () => {
     assert.equal(text, '{"approver":"alice","decision":"approve","digest":"' + 'a'.repeat(64) + '","kind":"approval","runId":"run-1","workflowId":"serviceRestart:host-a/exec/api"}');
   });
 
+  test('a choice is signed with the approval; without one the text is as before choices existed', () => {
+    const text = statementText({ ...approval, choice: 'snapshot' });
+    assert.equal(text, '{"approver":"alice","choice":"snapshot","decision":"approve","digest":"' + 'a'.repeat(64) + '","kind":"approval","runId":"run-1","workflowId":"serviceRestart:host-a/exec/api"}');
+    assert.ok(!statementText(approval).includes('choice'));
+  });
+
   test('inputDigest ignores the request field and key order', () => {
     assert.equal(inputDigest({ b: 1, a: { y: 2, x: 1 } }), inputDigest({ a: { x: 1, y: 2 }, b: 1, request: { signature: 'x', at: 'y' } }));
     assert.notEqual(inputDigest({ a: 1 }), inputDigest({ a: 2 }));
