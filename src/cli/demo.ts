@@ -2,6 +2,7 @@
 // 421 whose 295 data files are gone from data/ but still in the local git-LFS store), its backend
 // answering 500, and a lanceRestore run started against it. `runbook demo leveldb`: incident 003, a
 // goleveldb store with a damaged table block, its service answering 500, and a logStoreRecover run.
+// `runbook demo etcd`: incident 002, a real etcd whose db has the seed's page cycle, and an etcdRecover run.
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -12,7 +13,10 @@ import { workflowUrl, type Config } from '../config';
 import { buildLanceIncident } from '../demo/lance-incident';
 import { updateHostFile } from '../host/host-file';
 import { freePort } from '../platform/dev-server';
-import type { LanceRestoreRequest, LogStoreRecoverRequest } from '../workflows/inputs';
+import type { EtcdRecoverRequest, LanceRestoreRequest, LogStoreRecoverRequest } from '../workflows/inputs';
+import { readPidFile } from '../activities/services/process-identity';
+import { makeKeyBucketCycle, putEtcdKeys } from '../demo/etcd-incident';
+import { snapshotSave } from '../engines/etcd/etcdctl';
 import type { hostService } from '../workflows/service-spec';
 import { buildLogStoreIncident } from '../demo/log-store-incident';
 import { storectlPath } from '../engines/logstore/storectl';
@@ -130,6 +134,65 @@ export async function startLogStoreDemo(client: Client, config: Config, options:
   // Recovering a damaged table loses keys: the plan says how many, and a second person decides.
   say(`  the plan loses keys, so a second person approves it, even with --approval auto: npx runbook approve '${run.workflowId}' --as <name>`);
   return { run, api, pidFile: service.pidFile };
+}
+
+export interface EtcdDemo {
+  run: StartedRun;
+  url: string;
+  pidFile: string;
+}
+
+/** Stops the demo's etcd by its pidfile (SIGTERM: etcd commits its db on the way out) and waits until it is gone. */
+async function stopByPidFile(pidFile: string): Promise<void> {
+  const state = await readPidFile(pidFile);
+  const contents = state.kind === 'file' ? state.contents : undefined;
+  const pid = contents?.kind === 'ours' ? contents.identity.pid : contents?.kind === 'legacy' ? contents.pid : undefined;
+  if (!pid) throw new Error(`${pidFile}: no pid to stop`);
+  process.kill(pid, 'SIGTERM');
+  for (let i = 0; i < 300; i++) {
+    try {
+      process.kill(pid, 0);
+    } catch {
+      return;
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`etcd (pid ${pid}) did not stop within 30 s`);
+}
+
+export async function startEtcdDemo(client: Client, config: Config, options: DemoOptions & { approval: 'auto' | 'required'; requestedBy: string }): Promise<EtcdDemo> {
+  const { say } = options;
+  const snapshotDir = join(options.dir, 'snapshots');
+  await mkdir(snapshotDir, { recursive: true });
+  const [client_, peer] = [await freePort(), await freePort()];
+  const url = `http://127.0.0.1:${client_}`;
+  const peerUrl = `http://127.0.0.1:${peer}`;
+  const dataDir = join(options.dir, 'default.etcd');
+  const service: HostExecEntry = {
+    adapter: 'exec',
+    start: ['etcd', '--name', 'default', '--data-dir', dataDir, '--listen-client-urls', url, '--advertise-client-urls', url, '--listen-peer-urls', peerUrl, '--initial-advertise-peer-urls', peerUrl, '--initial-cluster', `default=${peerUrl}`],
+    pidFile: join(options.dir, 'etcd.pid'),
+    logFile: join(options.dir, 'etcd.log'),
+    stopTimeoutSeconds: 20,
+    health: { url: `${url}/health`, expectStatus: 200, bodyMatch: '"health":"true"', retries: 10, delayMs: 1000, timeoutMs: 5000 },
+  };
+  say(`building the incident in ${options.dir} (a real etcd, the machine's own) …`);
+  await declareAndStart(options, 'demo-etcd', service, `${url}/health`);
+  await putEtcdKeys(url, 0, 1_500);
+  const snapshot = join(snapshotDir, `etcd-default-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}Z.db`);
+  await snapshotSave(url, snapshot);
+  await putEtcdKeys(url, 1_500, 500);
+  say(`  etcd on ${url} served 2,000 keys; a snapshot with the first 1,500 is ${snapshot}`);
+  await stopByPidFile(service.pidFile);
+  const { branch, root } = await makeKeyBucketCycle(join(dataDir, 'member', 'snap', 'db'));
+  say(`  etcd stopped; branch page ${branch} of its key bucket now points back at the bucket's root ${root}: the seed's cycle, etcd panics at start`);
+
+  const input: EtcdRecoverRequest = { mode: 'apply', approval: options.approval, dataDir, member: 'default', clientUrl: url, peerUrl, snapshotDir, service: 'demo-etcd' };
+  const run = await startRunbook(client, config, 'etcdRecover', input, { requestedBy: options.requestedBy, origin: 'cli-demo' });
+  say(`etcdRecover started: ${run.workflowId}`);
+  say(`  watch it: ${workflowUrl(config, run.workflowId)}`);
+  say(`  the least-loss candidate loses the keys the cycle hid, so a second person approves it, even with --approval auto: npx runbook approve '${run.workflowId}' --as <name> [--choice snapshot]`);
+  return { run, url, pidFile: service.pidFile };
 }
 
 export { answer as httpAnswer };

@@ -10,13 +10,15 @@ import { approveRunbook, connectClient, getProgress, InvalidRequestError, Refuse
 import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
 import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
-import { httpAnswer, startLanceDemo, startLogStoreDemo } from './demo';
+import { httpAnswer, startEtcdDemo, startLanceDemo, startLogStoreDemo } from './demo';
+import { servedState } from '../engines/etcd/etcdctl';
 import { formatBboltReport, formatLanceDiagnosis, formatLogStoreDiagnosis } from './doctor-format';
 import { checkBbolt, type BboltReport } from '../format/bbolt/index';
 import { EXIT, ExitError } from './exit';
 import { follow } from './follow';
 import { planText } from './report-text';
 import { registerRunCommands } from './runs-commands';
+import { registerScheduleCommands } from './schedule';
 import { KEY_OPTION_HELP, signingKey, signWith } from './signing';
 
 const config = loadConfig();
@@ -114,7 +116,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
   program
     .command('demo')
     .description('rebuild an incident in a sandbox and repair it')
-    .argument('<incident>', 'lance: the LanceDB table whose newest version misses 295 data files; leveldb: a goleveldb store with a damaged table block')
+    .argument('<incident>', 'lance: the LanceDB table whose newest version misses 295 data files; leveldb: a goleveldb store with a damaged table block; etcd: a real etcd whose db has the seed\'s page cycle')
     .option('--dir <dir>', 'sandbox folder (default: var/demo/<incident>-<time> in this checkout)')
     .option('--approval <policy>', 'auto, or required (then approve as a second person)', 'auto')
     .option('--policy <policy>', 'leveldb: strict (drop the damaged table) or rebuild (keep its good keys)', 'rebuild')
@@ -122,7 +124,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     .option('--json', 'print the whole report as JSON instead of a short one')
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
     .action(async (incident: string, opts: { dir?: string; approval: string; policy: string; wait: boolean; json?: boolean; as: string }) => {
-      if (incident !== 'lance' && incident !== 'leveldb') throw new ExitError(`unknown demo "${incident}"; known: lance, leveldb`, EXIT.badInput);
+      if (incident !== 'lance' && incident !== 'leveldb' && incident !== 'etcd') throw new ExitError(`unknown demo "${incident}"; known: lance, leveldb, etcd`, EXIT.badInput);
       if (opts.approval !== 'auto' && opts.approval !== 'required') throw new ExitError('--approval must be auto or required', EXIT.badInput);
       if (opts.policy !== 'strict' && opts.policy !== 'rebuild') throw new ExitError('--policy must be strict or rebuild', EXIT.badInput);
       const dir = resolve(opts.dir ?? `var/demo/${incident}-${new Date().toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}`);
@@ -131,6 +133,17 @@ export function buildProgram(setExit: (code: number) => void): Command {
       await withClient(async (client) => {
         const say = (line: string) => process.stderr.write(`${line}\n`);
         const common = { dir, servicesFile, approval: opts.approval as 'auto' | 'required', requestedBy: opts.as, say };
+        if (incident === 'etcd') {
+          const demo = await startEtcdDemo(client, config, common);
+          process.stdout.write(`${demo.run.workflowId}\n`);
+          if (!opts.wait) return;
+          const code = await follow(demo.run.handle, { json: opts.json });
+          const served = await servedState(demo.url).then((s) => `${s.keys} keys at revision ${s.revision}`, (err: Error) => `no answer: ${err.message}`);
+          say(`etcd after the run (etcdctl get --prefix ""): ${served}`);
+          say(`etcd keeps running; stop it with: kill $(node -p 'require("${demo.pidFile}").pid')`);
+          setExit(code);
+          return;
+        }
         const demo = incident === 'lance' ? await startLanceDemo(client, config, common) : await startLogStoreDemo(client, config, { ...common, policy: opts.policy as 'strict' | 'rebuild' });
         const probe = incident === 'lance' ? `${demo.api}/api/images` : `${demo.api}/api/keys`;
         process.stdout.write(`${demo.run.workflowId}\n`);
@@ -143,6 +156,7 @@ export function buildProgram(setExit: (code: number) => void): Command {
     });
 
   registerRunCommands(program, { config, withClient, setExit, defaultUser });
+  registerScheduleCommands(program, { config, withClient, setExit, defaultUser });
 
   const doctor = program.command('doctor').description('read-only health checks of a storage engine');
   doctor
