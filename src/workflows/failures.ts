@@ -61,6 +61,7 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   BboltFileError: 'InvalidInput',
   BboltCliError: 'VerificationFailed',
   BboltSurgeryRefusedError: 'SafetyViolation',
+  EtcdRestoreRefusedError: 'SafetyViolation',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */
