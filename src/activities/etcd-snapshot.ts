@@ -184,7 +184,7 @@ export async function pruneEtcdSnapshots(args: { snapshotDir: string; member: st
     const now = await lstat(path).catch(() => undefined);
     if (!now) continue; // gone already (an earlier attempt deleted it)
     if (!now.isFile() || now.dev !== s.dev || now.ino !== s.ino) throw safetyViolation(`${path} was replaced since it was listed; refusing to delete it`);
-    const sha256 = await sha256File(path);
+    const sha256 = await heartbeatWhile(sha256File(path), { hashing: s.name });
     await rm(path);
     deleted.push({ name: s.name, bytes: now.size, sha256 });
     reportProgress({ deleted: s.name });

@@ -38,7 +38,7 @@ describe('etcd snapshot files', () => {
     await etcd.kill();
   });
 
-  test('names: etcd-<member>-<UTC ms>.db; one member\'s pattern never matches another\'s files, a .bad, a .part or a symlink-looking name of another form', () => {
+  test('names: etcd-<member>-<UTC ms>.db; one member\'s pattern never matches another member\'s files, a .bad, a .part or any other name', () => {
     assert.equal(snapshotName('default', at(5)), 'etcd-default-20260105T120000.000Z.db');
     const a = snapshotPattern('a');
     assert.ok(a.test(snapshotName('a', at(1))));
