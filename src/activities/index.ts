@@ -4,5 +4,7 @@ export { diagnoseLance, quarantineLanceVersions, restoreLanceFiles, returnQuaran
 export { diagnoseLogStore, recoverLogStoreCopy, restoreLogTails, snapshotLogStore, swapLogStore, truncateLogTails, unswapLogStore, verifyLogStore } from './logstore';
 export { buildEtcdCandidate, copyEtcdMember, diagnoseEtcd, swapEtcdMember, unswapEtcdMember, verifyEtcdServes } from './etcd';
 export { listEtcdSnapshots, pruneEtcdSnapshots, saveEtcdSnapshot } from './etcd-snapshot';
+export { backupImages, backupSqlite, backupVolume, finishPack, planBackup, pruneBackups, startPack } from './backup';
+export { verifyPack } from './verify-backup';
 export { claimHolder, resolveResources } from './resources';
 export { verifyApproval, verifyRequest } from './trust';

@@ -17,6 +17,10 @@ export const hostFileSchema = z.strictObject({
   dataRoots: z.array(absolutePath).default([])
     .describe('data paths in runbook input (tableDir, lfsRepo, quarantineDir…) must resolve, symlinks followed, under one of these'),
   services: z.record(serviceName, hostService).default({}),
+  containerEngines: z.strictObject({
+    docker: z.array(z.string().min(1).max(4096)).min(1).max(32).optional(),
+    podman: z.array(z.string().min(1).max(4096)).min(1).max(32).optional(),
+  }).default({}).describe('how this host runs each container engine CLI, program and global options, e.g. ["podman", "--root", "/srv/containers"]; default: the bare name'),
   approvals: approvalPolicySchema.optional(),
 });
 

@@ -62,6 +62,9 @@ export const ENGINE_ERRORS: Record<string, FailureTypeName> = {
   BboltCliError: 'VerificationFailed',
   BboltSurgeryRefusedError: 'SafetyViolation',
   EtcdRestoreRefusedError: 'SafetyViolation',
+  BackupRefusedError: 'InvalidInput',
+  ContainerInputError: 'InvalidInput',
+  ImageArchiveExistsError: 'SafetyViolation',
 };
 
 /** The README table, generated so the two never disagree (a test compares them). */

@@ -4,4 +4,6 @@ export { lanceRestore } from './lance-restore';
 export { logStoreRecover } from './log-store-recover';
 export { etcdRecover } from './etcd-recover';
 export { etcdSnapshot } from './etcd-snapshot';
+export { fullBackup } from './full-backup';
+export { verifyBackup } from './verify-backup';
 export { runbookClaim } from './claims';

@@ -100,6 +100,29 @@ export const etcdSnapshotInput = baseInput.extend({
   keep: z.number().int().min(1).max(1000).default(7).describe('how many snapshots that check clean to keep; older ones this runbook wrote are deleted, never the newest good one'),
 });
 
+/** A compose project name as docker and podman accept it: lowercase letters, digits, "-", "_". */
+const composeProject = z.string().regex(/^[a-z0-9][a-z0-9_-]{0,62}$/, 'must be a compose project name: lowercase letters, digits, "-" and "_", starting with a letter or digit');
+/** A filesystem type as /proc/mounts names it (cifs, nfs4, ext4, fuse.sshfs). */
+const fsType = z.string().regex(/^[a-z0-9][a-z0-9._-]{0,31}$/, 'must be a filesystem type as /proc/mounts names it, e.g. cifs, nfs4, ext4');
+
+export const fullBackupInput = baseInput.extend({
+  target: absolutePath.describe('the folder packs are written into (one pack per run, named backup-<UTC time>), e.g. /mnt/backup/app'),
+  targetFsType: fsType.optional().describe('the filesystem type the target must be mounted as (e.g. cifs): a plain folder where the share should be mounted is refused before anything is written'),
+  sqlite: z.array(absolutePath).max(100).default([]).describe('sqlite databases to back up with SQLite\'s online backup (consistent while in use)'),
+  volumes: z.array(absolutePath).max(100).default([]).describe('folders to pack, each as one tar'),
+  compose: z.strictObject({ project: composeProject.optional(), file: absolutePath.optional() }).optional()
+    .describe('the compose project whose images are saved: its name and/or its compose file'),
+  includeImages: z.boolean().default(false).describe('save the compose project\'s images into images.tar; finding none is a failure, not a skip'),
+  engine: z.enum(['docker', 'podman']).default('docker').describe('the container engine CLI (the host\'s services file may give its global options)'),
+  keep: z.number().int().min(1).max(1000).default(7).describe('complete packs to keep; older complete packs are deleted, incomplete ones never touched'),
+  spaceMargin: z.number().min(1).max(10).default(1.2).describe('free space needed on the target: the estimate times this'),
+}).refine((i) => i.sqlite.length + i.volumes.length > 0 || i.includeImages, { message: 'nothing to back up: give sqlite, volumes or includeImages', path: ['sqlite'] })
+  .refine((i) => !i.includeImages || i.compose?.project || i.compose?.file, { message: 'includeImages needs compose.project or compose.file', path: ['compose'] });
+
+export const verifyBackupInput = baseInput.extend({
+  pack: absolutePath.describe('a complete pack folder written by fullBackup (it holds manifest.json); images.tar is loaded by podman into a throwaway storage'),
+});
+
 export type BaseInput = z.output<typeof baseInput>;
 export type ServiceRestartInput = z.output<typeof serviceRestartInput>;
 /** What a caller sends: defaults may be left out. */
@@ -112,6 +135,10 @@ export type EtcdRecoverInput = z.output<typeof etcdRecoverInput>;
 export type EtcdRecoverRequest = z.input<typeof etcdRecoverInput>;
 export type EtcdSnapshotInput = z.output<typeof etcdSnapshotInput>;
 export type EtcdSnapshotRequest = z.input<typeof etcdSnapshotInput>;
+export type FullBackupInput = z.output<typeof fullBackupInput>;
+export type FullBackupRequest = z.input<typeof fullBackupInput>;
+export type VerifyBackupInput = z.output<typeof verifyBackupInput>;
+export type VerifyBackupRequest = z.input<typeof verifyBackupInput>;
 
 interface RunbookSpec {
   input: z.ZodType<BaseInput & { host?: string }>;
@@ -168,6 +195,24 @@ const runbookSpecs = {
       target: `${host}/etcd-snapshot:${normalizePath(input.snapshotDir)}`,
       resources: [pathResource(host, input.snapshotDir)],
       summary: `snapshot etcd ${input.clientUrl} into ${normalizePath(input.snapshotDir)} on ${host}`,
+    }),
+  },
+  fullBackup: {
+    input: fullBackupInput,
+    description: 'Back up sqlite databases (online), volume folders and a compose project\'s images into a pack with a verified manifest.json; refuses a target that is not the mount it should be or too small, and an empty image list.',
+    describe: (input: FullBackupInput, host: string) => ({
+      target: `${host}/backup:${normalizePath(input.target)}`,
+      resources: [pathResource(host, input.target)],
+      summary: `back up into ${normalizePath(input.target)} on ${host}`,
+    }),
+  },
+  verifyBackup: {
+    input: verifyBackupInput,
+    description: 'Prove a fullBackup pack restores: every file against manifest.json, sqlite restored and integrity-checked, images.tar loaded into a throwaway podman storage with the same image IDs.',
+    describe: (input: VerifyBackupInput, host: string) => ({
+      target: `${host}/backup-verify:${normalizePath(input.pack)}`,
+      resources: [],
+      summary: `verify backup pack ${normalizePath(input.pack)} on ${host}`,
     }),
   },
 } as const satisfies Record<string, RunbookSpec>;
