@@ -99,7 +99,8 @@ describe('fullBackup', () => {
 
     const volume = join(pack, 'volumes', '0-uploads.tar');
     const bytes = await readFile(volume);
-    bytes[bytes.length >> 1] ^= 0xff;
+    const middle = bytes.length >> 1;
+    bytes[middle] = bytes[middle]! ^ 0xff;
     await writeFile(volume, bytes);
     const bad = await verify(pack);
     assert.equal(bad.report?.outcome, 'Failed');
