@@ -2,12 +2,16 @@
 // and saves its event history under test/fixtures/histories/<package version>/. Histories of
 // earlier releases are never overwritten: test/workflows/replay.test.ts replays every one of them,
 // so a change to workflow code that breaks a run in flight during a deploy fails the suite.
-import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { execa } from 'execa';
 import { tmpdir } from 'node:os';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { historyToJSON } from '@temporalio/common/lib/proto-utils';
-import { getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
+import { approveRunbook, getProgress, startRunbook, waitForReport, type StartedRun } from '../../src/client';
+import { checkBbolt } from '../../src/format/bbolt/index';
+import { breakMetaChecksum, bucketTree, setBranchChild } from './bbolt-damage';
+import { makeEtcd, putKeys, saveSnapshot } from './etcd';
 import { serviceControl } from '../../src/activities/services/index';
 import { buildLanceIncident } from '../../src/demo/lance-incident';
 import { appendTornRecord, damageTableBlock, flipManifestByte } from './log-store-damage';
@@ -105,6 +109,43 @@ try {
   await answerCurrentPlan(client, run.workflowId, 'bob');
   await save('logStoreRecover-rebuild', run, 'Succeeded');
   await save('logStoreRecover-stopped', await recover(await store('corrupt.db', (dir) => flipManifestByte(dir, 1)), { policy: 'truncate-only' }), 'Failed');
+
+  // etcd: the seed's cycle, approved with another choice than the default; a bad meta page, no approval.
+  const etcd = await makeEtcd(join(stores, 'etcd'));
+  await etcd.start();
+  await putKeys(etcd.url, 1_000);
+  await mkdir(join(stores, 'etcd-snapshots'));
+  await mkdir(join(stores, 'etcd-scheduled'));
+  await saveSnapshot(etcd.url, join(stores, 'etcd-snapshots', 'etcd-default-20261201T000000Z.db'));
+  await putKeys(etcd.url, 500, { from: 1_000 });
+  // Into a folder of its own: etcdRecover's candidate must be the older snapshot, which lacks keys.
+  await save('etcdSnapshot-saved', await startRunbook(client, config, 'etcdSnapshot', { mode: 'apply', approval: 'auto', clientUrl: etcd.url, snapshotDir: join(stores, 'etcd-scheduled'), keep: 2 }, options), 'Succeeded');
+  await etcd.stop();
+  const etcdInput = { mode: 'apply', approval: 'auto', dataDir: etcd.dataDir, clientUrl: etcd.url, peerUrl: etcd.peerUrl, service: etcd.name };
+  const tree = await bucketTree(etcd.db, 'key');
+  const branch = tree.pages.find((p) => p.kind === 'branch' && p.parent === tree.root) ?? tree.pages.find((p) => p.id === tree.root)!;
+  await setBranchChild(etcd.db, tree.pageSize, branch.id, 0, tree.root);
+  run = await startRunbook(client, config, 'etcdRecover', { ...etcdInput, snapshotDir: join(stores, 'etcd-snapshots') }, options);
+  await awaiting(run);
+  const { planDigest, runId } = await getProgress(client, run.workflowId);
+  await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: planDigest!, runId, choice: 'snapshot' });
+  await save('etcdRecover-snapshot-chosen', run, 'Succeeded');
+  await etcd.stop();
+  const meta = await checkBbolt(etcd.db);
+  await breakMetaChecksum(etcd.db, meta.pageSize, (1 - meta.activeMeta!) as 0 | 1);
+  await save('etcdRecover-other-meta', await startRunbook(client, config, 'etcdRecover', etcdInput, options), 'Succeeded');
+  await etcd.stop();
+
+  // Backups: a pack of a sqlite db and a folder, then its verification.
+  const target = join(stores, 'backups');
+  await mkdir(join(stores, 'uploads'), { recursive: true });
+  await writeFile(join(stores, 'uploads', 'a.txt'), 'a\n');
+  await execa('sqlite3', [join(stores, 'app.db'), 'CREATE TABLE t(x); INSERT INTO t VALUES (1);']);
+  await mkdir(target);
+  run = await startRunbook(client, config, 'fullBackup', { mode: 'apply', approval: 'auto', target, sqlite: [join(stores, 'app.db')], volumes: [join(stores, 'uploads')] }, options);
+  await save('fullBackup-pack', run, 'Succeeded');
+  const pack = (await readdir(target)).find((n) => n.startsWith('backup-'))!;
+  await save('verifyBackup-good', await startRunbook(client, config, 'verifyBackup', { mode: 'plan', pack: join(target, pack) }, options), 'Planned');
 } finally {
   await worker.stop();
   await client.connection.close();

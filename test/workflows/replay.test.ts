@@ -12,7 +12,7 @@ const recorded = (await readdir(root, { recursive: true })).filter((f) => f.ends
 
 test('the recorded histories cover every branch of the kit', () => {
   const scenarios = new Set(recorded.map((f) => f.replace(/^.*\//, '').replace(/\.json$/, '')));
-  for (const s of ['serviceRestart-plan', 'serviceRestart-auto', 'serviceRestart-approved', 'serviceRestart-rejected', 'serviceRestart-approval-timeout', 'serviceRestart-retried', 'serviceRestart-compensated', 'serviceRestart-cancelled', 'lanceRestore-restore', 'lanceRestore-fallback', 'logStoreRecover-truncate', 'logStoreRecover-rebuild', 'logStoreRecover-stopped']) {
+  for (const s of ['serviceRestart-plan', 'serviceRestart-auto', 'serviceRestart-approved', 'serviceRestart-rejected', 'serviceRestart-approval-timeout', 'serviceRestart-retried', 'serviceRestart-compensated', 'serviceRestart-cancelled', 'lanceRestore-restore', 'lanceRestore-fallback', 'logStoreRecover-truncate', 'logStoreRecover-rebuild', 'logStoreRecover-stopped', 'etcdSnapshot-saved', 'etcdRecover-snapshot-chosen', 'etcdRecover-other-meta', 'fullBackup-pack', 'verifyBackup-good']) {
     assert.ok(scenarios.has(s), `a history of ${s} is recorded`);
   }
 });
