@@ -2,10 +2,14 @@
 // scratch copy and asking the real engine (storectl) what it then serves. Nothing here touches the
 // store itself: it is only read, and every change happens in `scratch`, which is ours and removed.
 import { constants } from 'node:fs';
-import { copyFile, lstat, mkdir, open, readdir, rm, rmdir, statfs } from 'node:fs/promises';
+import { copyFile, lstat, mkdir, open, readdir, rm, rmdir } from 'node:fs/promises';
 import { dirname, join, relative } from 'node:path';
 import type { LogStatus } from '../../format/logstore/types';
+import { requireFreeSpace } from '../free-space';
 import { recoverStore, scanStore, StoreOpenError, type RecoveredTable, type StoreEngine } from './storectl';
+
+// Moved to ../free-space (the backup precheck uses it too); kept here for the callers that import it from here.
+export { NoSpaceError, requireFreeSpace } from '../free-space';
 
 /** A log file (MANIFEST or WAL) as the doctor judged it. */
 export interface TailVerdict {
@@ -108,10 +112,6 @@ export function logFileName(file: string): string {
   return file;
 }
 
-export class NoSpaceError extends Error {
-  override name = 'NoSpaceError' as const;
-}
-
 /** The bytes of a store's regular files. */
 export async function storeBytes(dir: string): Promise<number> {
   let bytes = 0;
@@ -119,16 +119,6 @@ export async function storeBytes(dir: string): Promise<number> {
     if (entry.isFile()) bytes += (await lstat(join(entry.parentPath, entry.name))).size;
   }
   return bytes;
-}
-
-/** Refuses, naming the numbers, when the filesystem that holds (or will hold) `dir` has less than `bytes` free (plus 5%). */
-export async function requireFreeSpace(dir: string, bytes: number, what: string): Promise<void> {
-  let existing = dir;
-  while (!(await lstat(existing).then(() => true, () => false)) && existing !== dirname(existing)) existing = dirname(existing);
-  const { bavail, bsize } = await statfs(existing);
-  const free = bavail * bsize;
-  const needed = Math.ceil(bytes * 1.05);
-  if (free < needed) throw new NoSpaceError(`${what} needs ${needed} bytes on the filesystem of ${dir}; ${free} are free`);
 }
 
 export class StoreChangedError extends Error {
