@@ -26,7 +26,7 @@ function planActions(input: FullBackupInput, f: BackupFacts, pack: string): stri
   const images = f.images;
   const doomed = f.packs.complete.slice(0, Math.max(0, f.packs.complete.length + 1 - input.keep));
   return [
-    `check again before writing: ${input.targetFsType ? `${input.target} is a ${input.targetFsType} mount, ` : ''}a write probe, and ${gb(f.estimateBytes * input.spaceMargin)} free (estimate ${gb(f.estimateBytes)} × ${input.spaceMargin}; ${gb(f.freeBytes)} free now on ${f.mount.mountPoint}, ${f.mount.fsType})`,
+    `check again before writing: ${input.targetFsType ? `${input.target} is a ${input.targetFsType} mount, ` : ''}a write probe, and room for ${gb(f.estimateBytes * input.spaceMargin)} (estimate ${gb(f.estimateBytes)} × ${input.spaceMargin}; ${gb(f.freeBytes)} free now on ${f.mount.mountPoint}, ${f.mount.fsType})`,
     `write the pack in ${input.target}/.partial-${pack}`,
     ...input.sqlite.map((db, i) => `sqlite ${db}: online backup to local disk, integrity_check, copy to ${sqlitePath(db, i)} with sha256`),
     ...input.volumes.map((dir, i) => `volume ${dir}: tar to ${volumePath(dir, i)}, hashed as written`),

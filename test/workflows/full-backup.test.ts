@@ -93,6 +93,7 @@ describe('fullBackup', () => {
     const listed = await execa('tar', ['-tf', join(pack, 'volumes', '0-uploads.tar')]);
     assert.ok(listed.stdout.includes('uploads/a/one.bin'), listed.stdout);
 
+    if (process.env.DEMO_TRANSCRIPT) process.stderr.write(`${report!.plan!.summary}\n${report!.plan!.actions.join('\n')}\n${report!.notes.join('\n')}\n`);
     const good = await verify(pack);
     assert.equal(good.report?.outcome, 'Planned', good.error);
     assert.match(good.report!.plan!.summary, /restores: 3 files .* 1 sqlite databases pass integrity_check after restore, 2 images load with their IDs/);
