@@ -1,13 +1,15 @@
-// `runbook schedule etcd-snapshot | list | trigger | delete`: runbooks that run by themselves on a
-// Temporal Schedule. The input is validated with the runbook's own schema before the schedule
-// exists (bad input: exit 2 naming the field); each run is started by the server with the same
-// summary, search attributes and memo as `runbook start` gives (origin "schedule"), under the
-// workflow ID `<runbook>:<target>-<time>`. Overlap policy SKIP: a run still going when the next is
-// due means the next is skipped, so one target never has two scheduled runs at once.
+// `runbook schedule etcd-snapshot | backup | list | trigger | delete`: runbooks that run by themselves
+// on a Temporal Schedule, one table entry each (its options → its input). The input is validated
+// with the runbook's own schema before the schedule exists (bad input: exit 2 naming the field);
+// each run is started by the server with the same summary, search attributes and memo as `runbook
+// start` gives (origin "schedule"), under the workflow ID `<runbook>:<target>-<time>`. Overlap
+// policy SKIP: a run still going when the next is due means the next is skipped, so one target
+// never has two scheduled runs at once.
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { Command } from 'commander';
 import { checkWorkers, InvalidRequestError, prepareRun, RefusedError, runStartFields } from '../client';
 import type { Config } from '../config';
+import type { RunbookType } from '../workflows/inputs';
 import { EXIT, ExitError } from './exit';
 import { shortTime, table } from './format';
 import type { CommandContext } from './runs-commands';
@@ -123,44 +125,87 @@ async function onSchedule<T>(client: Client, id: string, work: (h: ReturnType<Cl
 
 /** `--keep 7` as a number; anything else goes to the schema as it was typed, which names the field. */
 const numberOrText = (value: string): number | string => (/^\d{1,9}$/.test(value) ? Number(value) : value);
+/** A repeatable option: `--sqlite a --sqlite b`. */
+const repeated = (value: string, previous: string[] = []): string[] => [...previous, value];
+/** The fields that were given: what was left out takes the schema's default. */
+const given = (fields: Record<string, unknown>) => Object.fromEntries(Object.entries(fields).filter(([, v]) => v !== undefined));
+
+/** One `runbook schedule <command>`: the runbook it schedules, its own options, and how they become the input. */
+interface ScheduledRunbook {
+  runbook: RunbookType;
+  description: string;
+  /** The interval when neither --every nor --cron is given. */
+  every: string;
+  options(command: Command): Command;
+  /** The runbook's own fields from the parsed options (undefined ones are left out). */
+  input(opts: Record<string, any>): Record<string, unknown>;
+}
+
+const SCHEDULED_RUNBOOKS: Record<string, ScheduledRunbook> = {
+  'etcd-snapshot': {
+    runbook: 'etcdSnapshot',
+    description: 'save an etcd snapshot on a schedule, check it with the bbolt checker, keep the newest K that check clean (runbook etcdSnapshot)',
+    every: '1h',
+    options: (c) =>
+      c
+        .requiredOption('--client-url <url>', 'the etcd to snapshot, e.g. http://127.0.0.1:2379')
+        .requiredOption('--snapshot-dir <dir>', 'folder for the snapshots (under the host\'s data roots)')
+        .option('--member <name>', "etcd's --name: names the files etcd-<member>-<time>.db")
+        .option('--keep <k>', 'how many snapshots that check clean to keep (default 7)', numberOrText),
+    input: (o) => ({ clientUrl: o.clientUrl, snapshotDir: o.snapshotDir, member: o.member, keep: o.keep }),
+  },
+  backup: {
+    runbook: 'fullBackup',
+    description: 'the nightly full backup: sqlite (online), volume folders and a compose project\'s images into a pack with a verified manifest.json, keeping the newest K complete packs (runbook fullBackup)',
+    every: '24h',
+    options: (c) =>
+      c
+        .requiredOption('--target <dir>', 'the folder packs are written into (under the host\'s data roots), e.g. /mnt/backup/app')
+        .option('--target-fs-type <type>', 'the filesystem type the target must be mounted as, e.g. cifs (a plain folder there is refused)')
+        .option('--sqlite <path>', 'a sqlite database to back up online; repeat for more', repeated)
+        .option('--volume <dir>', 'a folder to pack as one tar; repeat for more', repeated)
+        .option('--compose-project <name>', 'the compose project whose images --include-images saves')
+        .option('--compose-file <file>', 'its compose file')
+        .option('--include-images', "save the compose project's images into images.tar (none found: the run fails)")
+        .option('--engine <engine>', 'the container engine CLI: docker or podman (default docker)')
+        .option('--keep <k>', 'how many complete packs to keep (default 7)', numberOrText),
+    input: (o) => ({
+      target: o.target,
+      targetFsType: o.targetFsType,
+      sqlite: o.sqlite,
+      volumes: o.volume,
+      compose: o.composeProject !== undefined || o.composeFile !== undefined ? given({ project: o.composeProject, file: o.composeFile }) : undefined,
+      includeImages: o.includeImages,
+      engine: o.engine,
+      keep: o.keep,
+    }),
+  },
+};
 
 export function registerScheduleCommands(program: Command, ctx: CommandContext): void {
   const schedule = program.command('schedule').description('runbooks on a Temporal Schedule: create, list, trigger, delete');
-  const timing = (c: Command) =>
-    c
-      .option('--every <interval>', 'how often: 30m, 1h, 1d (default 1h)')
-      .option('--cron <expression>', 'instead of --every: a cron expression, e.g. "0 * * * *"')
+
+  for (const [name, entry] of Object.entries(SCHEDULED_RUNBOOKS)) {
+    const command = entry
+      .options(schedule.command(name).description(entry.description))
+      .option('--every <interval>', `how often: 30m, 1h, 1d (default ${entry.every})`)
+      .option('--cron <expression>', 'instead of --every: a cron expression in UTC, e.g. "0 2 * * *"')
       .option('--host <host>', 'the host whose worker runs the steps (default: this machine)')
       .option('--id <name>', 'the schedule ID (default: the runs\' workflow ID, <runbook>:<target>)')
       .option('--as <name>', 'who creates it (the runs\' TriggeredBy)', ctx.defaultUser());
-
-  timing(
-    schedule
-      .command('etcd-snapshot')
-      .description('save an etcd snapshot on a schedule, check it with the bbolt checker, keep the newest K that check clean (runbook etcdSnapshot)')
-      .requiredOption('--client-url <url>', 'the etcd to snapshot, e.g. http://127.0.0.1:2379')
-      .requiredOption('--snapshot-dir <dir>', 'folder for the snapshots (under the host\'s data roots)')
-      .option('--member <name>', "etcd's --name: names the files etcd-<member>-<time>.db")
-      .option('--keep <k>', 'how many snapshots that check clean to keep (default 7)', numberOrText),
-  ).action(async (opts: { clientUrl: string; snapshotDir: string; member?: string; keep?: number | string; every?: string; cron?: string; host?: string; id?: string; as: string }) => {
-    const input = {
-      mode: 'apply',
-      approval: 'auto',
-      clientUrl: opts.clientUrl,
-      snapshotDir: opts.snapshotDir,
-      ...(opts.member !== undefined ? { member: opts.member } : {}),
-      ...(opts.keep !== undefined ? { keep: opts.keep } : {}),
-      ...(opts.host !== undefined ? { host: opts.host } : {}),
-    };
-    await ctx.withClient(async (client) => {
-      const created = await createRunbookSchedule(client, ctx.config, 'etcdSnapshot', input, { every: opts.every, cron: opts.cron, id: opts.id, requestedBy: opts.as });
-      process.stdout.write(`${created.scheduleId}\n`);
-      process.stderr.write(
-        `runs: ${created.workflowId}-<time> on ${created.target}; next: ${created.nextRuns.map(shortTime).join(', ') || 'none'}\n` +
-          `failed runs: npx runbook list --runbook etcdSnapshot --target '${created.target}' --status Failed\n`,
-      );
+    command.action(async (opts: Record<string, any> & ScheduleTiming & { host?: string; id?: string; as: string }) => {
+      const input = { mode: 'apply', approval: 'auto', ...given(entry.input(opts)), ...given({ host: opts.host }) };
+      const every = opts.every ?? (opts.cron === undefined ? entry.every : undefined);
+      await ctx.withClient(async (client) => {
+        const created = await createRunbookSchedule(client, ctx.config, entry.runbook, input, { every, cron: opts.cron, id: opts.id, requestedBy: opts.as });
+        process.stdout.write(`${created.scheduleId}\n`);
+        process.stderr.write(
+          `runs: ${created.workflowId}-<time> on ${created.target}; next: ${created.nextRuns.map(shortTime).join(', ') || 'none'}\n` +
+            `failed runs: npx runbook list --runbook ${entry.runbook} --target '${created.target}' --status Failed\n`,
+        );
+      });
     });
-  });
+  }
 
   schedule
     .command('list')
@@ -190,7 +235,7 @@ export function registerScheduleCommands(program: Command, ctx: CommandContext):
 
   schedule
     .command('delete')
-    .description('delete a schedule; its runs and their snapshots stay')
+    .description('delete a schedule; its runs and what they wrote (snapshots, packs) stay')
     .argument('<id>')
     .action(async (id: string) => {
       await ctx.withClient((client) => onSchedule(client, id, (h) => h.delete()));

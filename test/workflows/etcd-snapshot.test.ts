@@ -20,7 +20,7 @@ import { listRuns } from '../../src/runs';
 import type { RunbookReport } from '../../src/workflows/report';
 import { runCli, shown } from '../helpers/cli';
 import { makeEtcd, putKeys, saveSnapshot, type TestEtcd } from '../helpers/etcd';
-import { waitFor } from '../helpers/service';
+import { triggerAndWait as triggerScheduled } from '../helpers/schedule';
 import { startWorker, testClient, testConfig } from '../helpers/temporal';
 
 let config: Config;
@@ -48,18 +48,7 @@ const planted: Record<string, string> = {
 };
 const LINK = 'etcd-default-20180101T000000.000Z.db'; // our pattern, but a symlink: never followed, never deleted
 
-/** Triggers the schedule and waits for the run it starts; returns its workflow ID and end. */
-async function triggerAndWait(): Promise<{ workflowId: string; report?: RunbookReport; error?: string }> {
-  const last = async () => (await schedule.describe()).info.recentActions.at(-1)?.action.workflow;
-  const before = (await last())?.workflowId;
-  await schedule.trigger();
-  const started = await waitFor('the scheduled run', async () => {
-    const now = await last();
-    return now && now.workflowId !== before ? now : undefined;
-  }, 30_000);
-  const finished = await waitForReport(client.workflow.getHandle(started.workflowId, started.firstExecutionRunId));
-  return { workflowId: started.workflowId, report: finished.report, error: finished.error };
-}
+const triggerAndWait = () => triggerScheduled(client, schedule);
 
 describe('etcdSnapshot on a schedule', () => {
   before(async () => {
