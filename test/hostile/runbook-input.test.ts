@@ -3,7 +3,7 @@
 // (`..`, symlinks, prefix look-alikes), aliases of one table, out-of-range timeouts, and forged,
 // replayed, wrong-run, wrong-digest and self-approvals. Every case runs inside `expectUntouched`.
 import assert from 'node:assert/strict';
-import { mkdir, mkdtemp, rm, symlink, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, stat, symlink, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
@@ -15,14 +15,18 @@ import { requireUnderDataRoots } from '../../src/host/data-roots';
 import { resolveService } from '../../src/host/services';
 import { signStatement } from '../../src/trust/sshsig';
 import type { ApprovalStatement } from '../../src/trust/statements';
-import { serviceRestartInput, lanceRestoreInput, logStoreRecoverInput, etcdRecoverInput, etcdSnapshotInput, describeIssues } from '../../src/workflows/inputs';
+import { serviceRestartInput, lanceRestoreInput, logStoreRecoverInput, etcdRecoverInput, etcdSnapshotInput, fullBackupInput, verifyBackupInput, describeIssues } from '../../src/workflows/inputs';
+import type { ApplicationFailure } from '@temporalio/common';
+import { planBackup, pruneBackups, startPack } from '../../src/activities/backup';
+import { asFailure } from '../../src/activities/interceptors';
+import { verifyPack } from '../../src/activities/verify-backup';
 import { buildEtcdCandidate, diagnoseEtcd, swapEtcdMember } from '../../src/activities/etcd';
 import { diagnoseLogStore, restoreLogTails, swapLogStore, truncateLogTails } from '../../src/activities/logstore';
 import { claimScratch } from '../../src/engines/logstore/candidates';
 import { doctorLogStore } from '../../src/engines/logstore/doctor';
 import { resolveTarget } from '../../src/workflows/targets';
 import { approvalKeys, keyRing, type ApprovalKeys, type KeyRing } from '../trust/keys';
-import { expectUntouched, makeSandbox, type Sandbox } from './sandbox';
+import { expectUntouched, makeSandbox, treeDigest, type Sandbox } from './sandbox';
 
 describe('hostile runbook input', () => {
   let sb: Sandbox;
@@ -88,7 +92,7 @@ describe('hostile runbook input', () => {
   const refusedBy = async (work: () => Promise<unknown>, reason: RegExp) => {
     await expectUntouched(sb, () => assert.rejects(work, reason));
   };
-  const invalidInput = (schema: typeof serviceRestartInput | typeof lanceRestoreInput | typeof logStoreRecoverInput | typeof etcdRecoverInput | typeof etcdSnapshotInput, input: unknown, reason: RegExp) =>
+  const invalidInput = (schema: typeof serviceRestartInput | typeof lanceRestoreInput | typeof logStoreRecoverInput | typeof etcdRecoverInput | typeof etcdSnapshotInput | typeof fullBackupInput | typeof verifyBackupInput, input: unknown, reason: RegExp) =>
     expectUntouched(sb, async () => {
       const parsed = schema.safeParse(input);
       assert.equal(parsed.success, false, 'the schema accepted hostile input');
@@ -190,6 +194,141 @@ describe('hostile runbook input', () => {
     test('a candidate recipe naming a file outside the roots as the snapshot to restore', () =>
       refusedBy(() => buildEtcdCandidate({ dataDir: dataDir(), copy: join(data, '.q', 'copy'), work: join(data, '.q', 'work'), recipe: { id: 'snapshot', file: join(sb.outside, 'secret'), sha256: '0'.repeat(64), bytes: 10, mtime: '' }, member: 'default', peerUrl: 'http://localhost:2380', expect }), /snapshot .* outside/));
     test('a swap handed an operator\'s folder as the candidate', () => refusedBy(() => swapEtcdMember({ dataDir: dataDir(), recovered: join(data, 'someone'), aside: join(data, '.q', 'damaged'), copy: join(data, '.q', 'copy') }), /is not a copy this tool recovered/));
+  });
+
+  describe('backups (fullBackup, verifyBackup)', () => {
+    // The steps are hostile-input surfaces too: anyone who reaches the Temporal frontend can schedule
+    // one directly, with any pack name, manifest or target.
+    const target = () => join(data, 'backups');
+    const backup = (over: Record<string, unknown>) => ({ host: 'h', target: target(), volumes: [join(data, 'images.lance')], ...over });
+    const plan = (over: Partial<Parameters<typeof planBackup>[0]>) => planBackup({ target: target(), sqlite: [], volumes: [], includeImages: false, engine: 'docker', spaceMargin: 1.2, ...over });
+    const secret = () => join(sb.outside, 'passwd');
+    // Manifests naming files outside their pack (each pack holds one), and what each refusal says.
+    const escapes: Array<{ name: string; path: () => string; reason: RegExp }> = [
+      { name: 'dotdot', path: () => '../../etc/passwd', reason: /files\.0\.path: must be sqlite\/<name>, volumes\/<name>\.tar or images\.tar/ },
+      { name: 'dotdot-outside', path: () => '../../../../outside/passwd', reason: /files\.0\.path: must be sqlite\/<name>/ },
+      { name: 'absolute', path: () => '/etc/passwd', reason: /files\.0\.path: must be sqlite\/<name>/ },
+      { name: 'absolute-outside', path: secret, reason: /files\.0\.path: must be sqlite\/<name>/ },
+      { name: 'inner-dotdot', path: () => 'sqlite/..', reason: /files\.0: must stay inside the pack/ },
+    ];
+    const packOf = (name: string) => join(data, 'packs', name, 'backup-20200101T000000Z');
+    /** A target as pruning finds it: complete packs, and what only looks like one. */
+    const nightly = async (dir: string, withOldest: boolean) => {
+      const folder = async (name: string, files: Record<string, string> = {}) => {
+        await mkdir(join(dir, name), { recursive: true });
+        for (const [file, text] of Object.entries(files)) {
+          await mkdir(join(dir, name, file, '..'), { recursive: true });
+          await writeFile(join(dir, name, file), text);
+        }
+      };
+      await mkdir(dir);
+      if (withOldest) await folder('backup-20200101T000000Z', { 'manifest.json': '{}', 'sqlite/0-app.db': 'old' });
+      await folder('backup-20200102T000000Z', { 'manifest.json': '{}', 'volumes/0-v.tar': 'kept' });
+      await folder('backup-20200103T000000Z', { 'volumes/0-v.tar': 'no manifest: not complete' });
+      await folder('backup-20200104T000000Z/manifest.json'); // a folder named manifest.json
+      await folder('backup-20200105T000000Z', { 'data.txt': 'its manifest is a symlink' });
+      await symlink(secret(), join(dir, 'backup-20200105T000000Z', 'manifest.json'));
+      await symlink(join(sb.outside, 'pack'), join(dir, 'backup-20200106T000000Z')); // a pack that is a symlink out
+      await folder('.partial-backup-20191231T000000Z', { 'sqlite/0-app.db': 'an older incomplete pack' });
+      await folder('.partial-backup-20200107T000000Z', { 'manifest.json': '{}' }); // incomplete, even with a manifest
+      await writeFile(join(dir, 'backup-20200108T000000Z'), 'a file, not a pack');
+      await folder('notes', { 'manifest.json': '{}' });
+      await folder('backup-20200101T000000Z.old', { 'manifest.json': '{}' });
+    };
+    let seesReads = false;
+    const atime = async (file: string) => (await stat(file)).atimeMs;
+    before(async () => {
+      await writeFile(secret(), 'root:x:0:0::/root:/bin/sh\n');
+      await mkdir(join(sb.outside, 'pack'));
+      await writeFile(join(sb.outside, 'pack', 'manifest.json'), '{}');
+      for (const { name, path } of escapes) {
+        await mkdir(packOf(name), { recursive: true });
+        const entry = { path: path(), kind: path().startsWith('sqlite') ? 'sqlite' : 'volume', bytes: 26, sha256: '0'.repeat(64) };
+        await writeFile(join(packOf(name), 'manifest.json'), JSON.stringify({ pack: 'backup-20200101T000000Z', files: [entry], images: [] }));
+      }
+      await nightly(join(data, 'nightly'), true);
+      // Whether this filesystem records a read in the file's atime (relatime does when atime is older
+      // than mtime): then the cases below also prove the file outside was never opened.
+      await utimes(secret(), new Date('2000-01-01T00:00:00Z'), new Date());
+      await readFile(secret());
+      seesReads = (await atime(secret())) > Date.parse('2001-01-01T00:00:00Z');
+    });
+    const refusedAs = (type: string, work: () => Promise<unknown>, reason: RegExp) =>
+      expectUntouched(sb, async () => {
+        const err = await work().then(() => assert.fail('not refused'), (e: unknown) => e);
+        assert.match((err as Error).message, reason);
+        assert.equal((asFailure(err, 1) as ApplicationFailure).type, type, (err as Error).message);
+      });
+
+    test('a relative target, pack or compose file', () => {
+      invalidInput(fullBackupInput, backup({ target: 'backups' }), /target: must be an absolute path/);
+      invalidInput(fullBackupInput, backup({ sqlite: ['app.db'] }), /sqlite\.0: must be an absolute path/);
+      invalidInput(fullBackupInput, backup({ includeImages: true, compose: { file: 'compose.yml' } }), /compose\.file: must be an absolute path/);
+      invalidInput(verifyBackupInput, { host: 'h', pack: 'backups/backup-20200101T000000Z' }, /pack: must be an absolute path/);
+    });
+    test('a compose project with uppercase letters, a leading "-", a slash or nothing', () => {
+      for (const project of ['Shop', '-p', '--project-directory=/', 'a/b', '']) invalidInput(fullBackupInput, backup({ includeImages: true, compose: { project } }), /compose\.project: must be a compose project name/);
+    });
+    test('a target filesystem type with "/", spaces or an option', () => {
+      for (const targetFsType of ['cifs/../ext4', 'ci fs', 'cifs -o remount', '-t', '']) invalidInput(fullBackupInput, backup({ targetFsType }), /targetFsType: must be a filesystem type/);
+    });
+    test('an engine other than docker or podman, keep 0', () => {
+      invalidInput(fullBackupInput, backup({ engine: '/bin/sh' }), /engine: /);
+      invalidInput(fullBackupInput, backup({ keep: 0 }), /keep: /);
+    });
+    test('nothing to back up', () => invalidInput(fullBackupInput, { host: 'h', target: target() }, /sqlite: nothing to back up: give sqlite, volumes or includeImages/));
+    test('includeImages without a compose project or file', () => {
+      invalidInput(fullBackupInput, { host: 'h', target: target(), includeImages: true }, /compose: includeImages needs compose\.project or compose\.file/);
+      invalidInput(fullBackupInput, { host: 'h', target: target(), includeImages: true, compose: {} }, /compose: includeImages needs compose\.project or compose\.file/);
+    });
+    test('a sqlite database outside the data roots, or reached through a symlink out: planBackup refuses (HostRefused)', async () => {
+      await refusedAs('HostRefused', () => plan({ sqlite: [secret()] }), /sqlite\.0 .*: outside this host's data roots/);
+      await refusedAs('HostRefused', () => plan({ sqlite: [join(data, 'escape', 'passwd')] }), new RegExp(`sqlite\\.0 .* resolves to ${secret()}, outside`));
+    });
+    test('a target, volume or compose file outside the data roots: planBackup refuses (HostRefused)', async () => {
+      await refusedAs('HostRefused', () => plan({ target: join(sb.outside, 'backups'), volumes: [join(data, 'images.lance')] }), /target .*: outside this host's data roots/);
+      await refusedAs('HostRefused', () => plan({ volumes: [join(data, 'escape')] }), /volumes\.0 .* resolves to/);
+      await refusedAs('HostRefused', () => plan({ includeImages: true, compose: { file: join(sb.outside, 'compose.yml') } }), /compose\.file .*: outside/);
+    });
+    for (const { name, path, reason } of escapes) {
+      test(`verifyPack on a manifest naming ${name === 'absolute-outside' ? 'a file outside by its absolute path' : path()}: refused naming the field, nothing outside read`, () =>
+        expectUntouched(sb, async () => {
+          await utimes(secret(), new Date('2000-01-01T00:00:00Z'), new Date());
+          const before = await atime(secret());
+          await assert.rejects(verifyPack({ pack: packOf(name) }), (err: ApplicationFailure) => {
+            assert.equal(err.type, 'InvalidInput');
+            assert.match(err.message, /manifest\.json: not a fullBackup manifest: /);
+            assert.match(err.message, reason);
+            return true;
+          });
+          if (seesReads) assert.equal(await atime(secret()), before, `${secret()} was read`);
+        }));
+    }
+    test('startPack with a pack name that is not backup-<UTC time>: refused before anything is written', async () => {
+      for (const pack of ['../../../outside/x', 'backup-20200101T000000Z/../../../../outside', '.partial-backup-20200101T000000Z', 'backup-2020', 'backup-20200101T000000Z\n', '']) {
+        await refusedAs('InvalidInput', () => startPack({ target: target(), pack, sources: [], imageBytes: 0, spaceMargin: 1.2 }), /pack name .*not backup-<UTC time>/s);
+      }
+    });
+    test('pruneBackups on a target reached through a symlink out of the roots (HostRefused)', () =>
+      refusedAs('HostRefused', () => pruneBackups({ target: join(data, 'escape', 'pack'), keep: 1 }), /target .* resolves to/));
+    test('pruneBackups with fewer complete packs than keep deletes nothing', () =>
+      expectUntouched(sb, async () => {
+        assert.deepEqual(await pruneBackups({ target: join(data, 'nightly'), keep: 2 }), { kept: ['backup-20200101T000000Z', 'backup-20200102T000000Z'], deleted: [], incompleteUntouched: ['.partial-backup-20191231T000000Z', '.partial-backup-20200107T000000Z'] });
+      }));
+    test('pruneBackups deletes only complete packs: never a folder without manifest.json (or with a linked or folder one), a symlinked pack, a .partial-* one, or a look-alike', async () => {
+      const expected = join(sb.root, '..', 'expected-nightly');
+      await nightly(expected, false);
+      try {
+        const outside = await treeDigest(sb.outside);
+        const out = await pruneBackups({ target: join(data, 'nightly'), keep: 1 });
+        assert.deepEqual(out.deleted.map((d) => d.pack), ['backup-20200101T000000Z']);
+        assert.deepEqual(out.kept, ['backup-20200102T000000Z']);
+        assert.equal(await treeDigest(join(data, 'nightly')), await treeDigest(expected), 'the tree is the same as one where only the oldest complete pack never existed');
+        assert.equal(await treeDigest(sb.outside), outside, 'nothing outside changed');
+      } finally {
+        await rm(expected, { recursive: true, force: true });
+      }
+    });
   });
 
   describe('bounds', () => {
