@@ -8,32 +8,24 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
 import { getProgress, waitForReport } from '../src/client';
-import type { Config } from '../src/config';
 import { servedState } from '../src/engines/etcd/etcdctl';
 import { pidInFile, waitFor } from './helpers/service';
-import { startWorker, testClient, testConfig } from './helpers/temporal';
+import { useTestBed } from './helpers/temporal';
+
+const bed = useTestBed('cli-etcd-demo');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-let config: Config;
-let client: Client;
-let worker: { stop(): Promise<void> };
 let sandbox: string;
 
 const runbook = (args: string[]) =>
-  execa(process.execPath, ['bin/runbook.js', ...args], { cwd: root, env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue }, reject: false });
+  execa(process.execPath, ['bin/runbook.js', ...args], { cwd: root, env: { ...process.env, RUNBOOK_TASK_QUEUE: bed.config.taskQueue }, reject: false });
 
 before(async () => {
-  config = testConfig('cli-etcd-demo');
-  client = await testClient(config);
-  worker = await startWorker(config);
   sandbox = await mkdtemp(join(tmpdir(), 'demo-etcd-'));
 });
 after(async () => {
-  await worker.stop();
-  await client.connection.close();
   const etcd = pidInFile(await readFile(join(sandbox, 'etcd.pid'), 'utf8').catch(() => ''));
   if (etcd !== undefined && etcd > 1) {
     try {
@@ -52,11 +44,11 @@ test('runbook demo etcd: the seed\'s cycle, every candidate with its losses, a s
   const workflowId = demo.stdout.trim();
   assert.match(workflowId, /^etcdRecover:.+\/etcd:.+\/default\.etcd$/);
 
-  await waitFor('the plan to wait for approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 300_000);
+  await waitFor('the plan to wait for approval', async () => (await getProgress(bed.client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 300_000);
   const approved = await runbook(['approve', workflowId, '--as', 'bob']);
   assert.equal(approved.exitCode, 0, approved.stderr);
   assert.match(approved.stderr, /choices \(runbook approve … --choice <id>\):\n {2}x other-meta: .*\n {2}\* surgery: clear element 0 of branch page \d+ .*\(default\)\n {2}- snapshot: restore .*500 of \d+ readable keys missing/);
-  const { report, error } = await waitForReport(client.workflow.getHandle(workflowId));
+  const { report, error } = await waitForReport(bed.client.workflow.getHandle(workflowId));
   assert.equal(report?.outcome, 'Succeeded', error);
   const surgery = (report!.steps.find((s) => s.id === 'diagnose')!.evidence as { candidates: Array<{ id: string; result: { liveKeys: number } }> }).candidates.find((c) => c.id === 'surgery')!;
   const url = /etcd on (http:\/\/127\.0\.0\.1:\d+)/.exec(demo.stderr)![1]!;

@@ -8,31 +8,23 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import type { Client } from '@temporalio/client';
 import { execa } from 'execa';
 import { getProgress, waitForReport } from '../src/client';
-import type { Config } from '../src/config';
 import { get, pidInFile, waitFor } from './helpers/service';
-import { startWorker, testClient, testConfig } from './helpers/temporal';
+import { useTestBed } from './helpers/temporal';
+
+const bed = useTestBed('cli-logstore-demo');
 
 const root = fileURLToPath(new URL('..', import.meta.url));
-let config: Config;
-let client: Client;
-let worker: { stop(): Promise<void> };
 let sandbox: string;
 
 const runbook = (args: string[]) =>
-  execa(process.execPath, ['bin/runbook.js', ...args], { cwd: root, env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue }, reject: false });
+  execa(process.execPath, ['bin/runbook.js', ...args], { cwd: root, env: { ...process.env, RUNBOOK_TASK_QUEUE: bed.config.taskQueue }, reject: false });
 
 before(async () => {
-  config = testConfig('cli-logstore-demo');
-  client = await testClient(config);
-  worker = await startWorker(config);
   sandbox = await mkdtemp(join(tmpdir(), 'demo-leveldb-'));
 });
 after(async () => {
-  await worker.stop();
-  await client.connection.close();
   const service = pidInFile(await readFile(join(sandbox, 'index-api.pid'), 'utf8').catch(() => ''));
   if (service !== undefined && service > 1) {
     try {
@@ -51,15 +43,15 @@ test('runbook demo leveldb: service 500 on the damaged table, a second person ap
   const workflowId = demo.stdout.trim();
   assert.match(workflowId, /^logStoreRecover:.+\/goleveldb:.+\/index\.db$/);
 
-  await waitFor('the plan to wait for approval', async () => (await getProgress(client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 120_000);
-  const { plan } = await getProgress(client, workflowId);
+  await waitFor('the plan to wait for approval', async () => (await getProgress(bed.client, workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 120_000);
+  const { plan } = await getProgress(bed.client, workflowId);
   const lost = plan!.actions.map((a) => /serves (\d+) keys; (\d+) of 20000 readable keys lost; (\S+) rebuilt/.exec(a)).find(Boolean);
   assert.ok(lost, plan!.actions.join('\n'));
   assert.ok(Number(lost[2]) > 0, 'a damaged block loses keys, and the plan says how many');
 
   const approved = await runbook(['approve', workflowId, '--as', 'bob']);
   assert.equal(approved.exitCode, 0, approved.stderr);
-  const { report, error } = await waitForReport(client.workflow.getHandle(workflowId));
+  const { report, error } = await waitForReport(bed.client.workflow.getHandle(workflowId));
   assert.equal(report?.outcome, 'Succeeded', error);
   const api = /service on (http:\/\/127\.0\.0\.1:\d+)/.exec(demo.stderr)![1]!;
   const answer = await get(`${api}/api/keys`);

@@ -1,5 +1,6 @@
 // The test run's real Temporal server (started by test/run.ts) and in-process workers on it.
 import { randomUUID } from 'node:crypto';
+import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { connectClient } from '../../src/client';
@@ -42,4 +43,31 @@ export async function answerCurrentPlan(client: Client, workflowId: string, appr
   const { getProgress, approveRunbook } = await import('../../src/client');
   const { planDigest, runId } = await getProgress(client, workflowId);
   return approveRunbook(client, workflowId, { approver, decision, planDigest: planDigest ?? '', runId });
+}
+
+export interface TestBed {
+  config: Config;
+  client: Client;
+  /** Run after the worker stops, newest first; failures ignored (best-effort tidying). */
+  cleanups: Array<() => Promise<unknown>>;
+}
+
+/**
+ * A test file's own task queue, client and in-process worker, set up before its tests and torn down
+ * after them (then its cleanups run). Read `config` and `client` inside tests, not at load time.
+ */
+export function useTestBed(name: string): TestBed {
+  const bed = { cleanups: [] } as unknown as TestBed;
+  let worker: { stop(): Promise<void> } | undefined;
+  before(async () => {
+    bed.config = testConfig(name);
+    bed.client = await testClient(bed.config);
+    worker = await startWorker(bed.config);
+  });
+  after(async () => {
+    await worker?.stop();
+    await bed.client?.connection.close();
+    for (const cleanup of bed.cleanups.reverse()) await cleanup().catch(() => undefined);
+  });
+  return bed;
 }

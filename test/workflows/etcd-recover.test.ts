@@ -5,11 +5,9 @@ import assert from 'node:assert/strict';
 import { mkdir, mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { after, before, describe, test } from 'node:test';
-import type { Client } from '@temporalio/client';
+import { describe, test } from 'node:test';
 import { execa } from 'execa';
 import { approveRunbook, getProgress, startRunbook, waitForReport } from '../../src/client';
-import type { Config } from '../../src/config';
 import { checkBbolt } from '../../src/format/bbolt/index';
 import type { EtcdRecoverRequest } from '../../src/workflows/inputs';
 import type { RunbookReport } from '../../src/workflows/report';
@@ -17,23 +15,11 @@ import { breakMetaChecksum, bucketTree, setBranchChild } from '../helpers/bbolt-
 import { makeEtcd, putKeys, saveSnapshot, served, type TestEtcd } from '../helpers/etcd';
 import { waitFor } from '../helpers/service';
 import { treeDigest } from '../hostile/sandbox';
-import { startWorker, testClient, testConfig } from '../helpers/temporal';
+import { useTestBed } from '../helpers/temporal';
 
-let config: Config;
-let client: Client;
-let worker: { stop(): Promise<void> };
-const cleanups: Array<() => Promise<unknown>> = [];
+const bed = useTestBed('etcd');
 
-before(async () => {
-  config = testConfig('etcd');
-  client = await testClient(config);
-  worker = await startWorker(config);
-});
-after(async () => {
-  await worker.stop();
-  await client.connection.close();
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
+
 
 interface Scene {
   root: string;
@@ -48,7 +34,7 @@ interface Scene {
 async function scene(): Promise<Scene> {
   const root = await mkdtemp(join(tmpdir(), 'etcd-recover-'));
   const etcd = await makeEtcd(root);
-  cleanups.push(async () => {
+  bed.cleanups.push(async () => {
     await etcd.stop().catch(() => undefined);
     await rm(root, { recursive: true, force: true });
   });
@@ -77,7 +63,7 @@ async function startsByHand(etcd: TestEtcd): Promise<{ up: boolean; output: stri
   return { up: false, output: String(ended.all) };
 }
 
-const start = (input: EtcdRecoverRequest) => startRunbook(client, config, 'etcdRecover', input, { requestedBy: 'alice', origin: 'test' });
+const start = (input: EtcdRecoverRequest) => startRunbook(bed.client, bed.config, 'etcdRecover', input, { requestedBy: 'alice', origin: 'test' });
 const stepIds = (report: RunbookReport) => report.steps.map((s) => s.id);
 const evidence = (report: RunbookReport, id: string) => report.steps.find((s) => s.id === id)?.evidence as Record<string, any>;
 
@@ -94,7 +80,7 @@ describe('etcdRecover', () => {
 
     const run = await start(s.input);
     const waiting = await waitFor('the plan to ask for approval', async () => {
-      const p = await getProgress(client, run.workflowId).catch(() => undefined);
+      const p = await getProgress(bed.client, run.workflowId).catch(() => undefined);
       return p?.outcome === 'AwaitingApproval' ? p : undefined;
     }, 300_000);
     const plan = waiting.plan!;
@@ -108,7 +94,7 @@ describe('etcdRecover', () => {
     assert.match(snapshot.summary, /500 of \d+ readable keys missing/, 'the snapshot lacks the 500 keys written after it');
     assert.match(plan.summary, /least loss: surgery, \d+ keys? lost/);
 
-    await approveRunbook(client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: waiting.planDigest!, runId: waiting.runId });
+    await approveRunbook(bed.client, run.workflowId, { approver: 'bob', decision: 'approve', planDigest: waiting.planDigest!, runId: waiting.runId });
     const { report, error } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded', error);
     assert.deepEqual(stepIds(report!), ['resolve', 'diagnose', 'diagnose-service', 'diagnose-recheck', 'diagnose-service-recheck', 'stop-service', 'wait-service-down', 'copy-member', 'build-candidate', 'swap', 'start-service', 'wait-service-healthy', 'verify']);
@@ -132,13 +118,13 @@ describe('etcdRecover', () => {
     await setBranchChild(s.etcd.db, tree.pageSize, branch.id, 0, tree.root);
     const run = await start(s.input);
     const waiting = await waitFor('the plan to ask for approval', async () => {
-      const p = await getProgress(client, run.workflowId).catch(() => undefined);
+      const p = await getProgress(bed.client, run.workflowId).catch(() => undefined);
       return p?.outcome === 'AwaitingApproval' ? p : undefined;
     }, 300_000);
     const answer = { approver: 'bob', decision: 'approve' as const, planDigest: waiting.planDigest!, runId: waiting.runId };
-    await assert.rejects(approveRunbook(client, run.workflowId, { ...answer, choice: 'other-meta' }), /choice "other-meta" is not one this plan offers: surgery, snapshot/);
-    await assert.rejects(approveRunbook(client, run.workflowId, { ...answer, choice: 'rm -rf' }), /is not one this plan offers/);
-    const approval = await approveRunbook(client, run.workflowId, { ...answer, choice: 'snapshot' });
+    await assert.rejects(approveRunbook(bed.client, run.workflowId, { ...answer, choice: 'other-meta' }), /choice "other-meta" is not one this plan offers: surgery, snapshot/);
+    await assert.rejects(approveRunbook(bed.client, run.workflowId, { ...answer, choice: 'rm -rf' }), /is not one this plan offers/);
+    const approval = await approveRunbook(bed.client, run.workflowId, { ...answer, choice: 'snapshot' });
     assert.equal(approval.choice, 'snapshot');
     const { report, error } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded', error);

@@ -8,28 +8,22 @@ import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import type { Client } from '@temporalio/client';
 import { getProgress, startRunbook, waitForReport } from '../../src/client';
-import type { Config } from '../../src/config';
 import type { FullBackupRequest } from '../../src/workflows/inputs';
 import type { RunbookReport } from '../../src/workflows/report';
 import { treeDigest } from '../hostile/sandbox';
 import { makePodman, type TestPodman } from '../helpers/podman';
 import { waitFor } from '../helpers/service';
-import { startWorker, testClient, testConfig } from '../helpers/temporal';
+import { useTestBed } from '../helpers/temporal';
 
-let config: Config;
-let client: Client;
-let worker: { stop(): Promise<void> };
+const bed = useTestBed('backup');
+
 let root: string;
 let podman: TestPodman;
 let ids: { api: string; worker: string };
 const writers: ResultPromise[] = [];
 
 before(async () => {
-  config = testConfig('backup');
-  client = await testClient(config);
-  worker = await startWorker(config);
   root = await mkdtemp(join(tmpdir(), 'full-backup-'));
   podman = await makePodman(join(root, 'podman'));
   ids = { api: await podman.image('localhost/shop-api:1', 2 << 20), worker: await podman.image('localhost/shop-worker:1', 1 << 20) };
@@ -40,8 +34,6 @@ before(async () => {
 });
 after(async () => {
   for (const w of writers) w.kill('SIGKILL');
-  await worker.stop();
-  await client.connection.close();
   await rm(root, { recursive: true, force: true });
 });
 
@@ -65,9 +57,9 @@ async function sources(name: string): Promise<{ dbs: string[]; volumes: string[]
   return { dbs: [db], volumes: [join(dir, 'uploads')] };
 }
 
-const start = (input: FullBackupRequest) => startRunbook(client, config, 'fullBackup', input, { requestedBy: 'cron', origin: 'test' });
+const start = (input: FullBackupRequest) => startRunbook(bed.client, bed.config, 'fullBackup', input, { requestedBy: 'cron', origin: 'test' });
 const run = async (input: FullBackupRequest) => waitForReport((await start(input)).handle);
-const verify = async (pack: string) => waitForReport((await startRunbook(client, config, 'verifyBackup', { mode: 'plan', pack }, { requestedBy: 'alice', origin: 'test' })).handle);
+const verify = async (pack: string) => waitForReport((await startRunbook(bed.client, bed.config, 'verifyBackup', { mode: 'plan', pack }, { requestedBy: 'alice', origin: 'test' })).handle);
 const evidence = (report: RunbookReport, id: string) => report.steps.find((s) => s.id === id)?.evidence as Record<string, any>;
 
 describe('fullBackup', () => {
@@ -154,7 +146,7 @@ describe('fullBackup', () => {
     const target = join(root, 'target-second');
     await mkdir(target);
     const first = await start({ mode: 'apply', approval: 'required', target, volumes });
-    await waitFor('the first to wait for approval', async () => (await getProgress(client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 60_000);
+    await waitFor('the first to wait for approval', async () => (await getProgress(bed.client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval', 60_000);
     await assert.rejects(start({ mode: 'apply', approval: 'auto', target, volumes }), new RegExp(`already running.*${first.workflowId.replace(/[/.]/g, '.')}`));
     await first.handle.cancel();
   });

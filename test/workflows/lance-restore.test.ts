@@ -5,10 +5,8 @@ import assert from 'node:assert/strict';
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
-import type { Client } from '@temporalio/client';
+import { describe, test } from 'node:test';
 import { getProgress, RefusedError, startRunbook, waitForReport } from '../../src/client';
-import type { Config } from '../../src/config';
 import { sha256File } from '../../src/activities/files';
 import { serviceControl } from '../../src/activities/services/index';
 import { diagnoseLance } from '../../src/engines/lance/doctor';
@@ -18,24 +16,12 @@ import { RunbookOutcome } from '../../src/workflows/names';
 import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 import { rewriteManifest } from '../helpers/lance-manifest';
 import { declareService, get, pidInFile, waitFor } from '../helpers/service';
-import { answerCurrentPlan, startWorker, testClient, testConfig } from '../helpers/temporal';
+import { answerCurrentPlan, useTestBed } from '../helpers/temporal';
+
+const bed = useTestBed('lance');
 
 const backendScript = fileURLToPath(new URL('../../demo/lance-images-api.mjs', import.meta.url));
-let config: Config;
-let client: Client;
-let worker: { stop(): Promise<void> };
-const cleanups: Array<() => Promise<unknown>> = [];
 
-before(async () => {
-  config = testConfig('lance');
-  client = await testClient(config);
-  worker = await startWorker(config);
-});
-after(async () => {
-  await worker.stop();
-  await client.connection.close();
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
 
 interface Scene {
   incident: LanceIncident;
@@ -51,7 +37,7 @@ interface Scene {
  */
 async function scene(options: Parameters<typeof buildLanceIncident>[0] = {}): Promise<Scene> {
   const incident = await buildLanceIncident(options);
-  cleanups.push(() => incident.cleanup());
+  bed.cleanups.push(() => incident.cleanup());
   const port = await freePort();
   const api = `http://127.0.0.1:${port}`;
   const service = {
@@ -68,7 +54,7 @@ async function scene(options: Parameters<typeof buildLanceIncident>[0] = {}): Pr
     checks: { images: { url: `${api}/api/images`, expectStatus: 200, retries: 2, delayMs: 200 } },
   });
   await serviceControl({ ...service, stopTimeoutSeconds: 10 }).start();
-  cleanups.push(() => serviceControl({ ...service, stopTimeoutSeconds: 5 }).stop());
+  bed.cleanups.push(() => serviceControl({ ...service, stopTimeoutSeconds: 5 }).stop());
   await waitFor('the backend', async () => 'status' in (await get(`${api}/health`)));
   return {
     incident,
@@ -83,7 +69,7 @@ async function scene(options: Parameters<typeof buildLanceIncident>[0] = {}): Pr
   };
 }
 
-const start = (input: LanceRestoreRequest, requestedBy = 'alice') => startRunbook(client, config, 'lanceRestore', input, { requestedBy, origin: 'test' });
+const start = (input: LanceRestoreRequest, requestedBy = 'alice') => startRunbook(bed.client, bed.config, 'lanceRestore', input, { requestedBy, origin: 'test' });
 
 async function apiRows(api: string): Promise<{ status: number; rows?: number; version?: number }> {
   const answer = await get(`${api}/api/images`);
@@ -129,12 +115,12 @@ describe('lanceRestore', () => {
   test('fallback when an LFS object is corrupt: approval shows the rows lost, the broken version is moved aside, API 200 on version 61', async () => {
     const { incident, input, api } = await scene({ versions: 'seed', corruptObjects: 1 });
     const run = await start({ ...input, strategy: 'auto' });
-    await waitFor('approval', async () => (await getProgress(client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
-    const { plan } = await getProgress(client, run.workflowId);
+    await waitFor('approval', async () => (await getProgress(bed.client, run.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    const { plan } = await getProgress(bed.client, run.workflowId);
     assert.ok(plan!.actions.some((a) => /356 rows of version 421 will no longer be served/.test(a)), plan!.actions.join('\n'));
     assert.equal((await apiRows(api)).status, 500, 'nothing changes before approval');
 
-    await answerCurrentPlan(client, run.workflowId, 'bob');
+    await answerCurrentPlan(bed.client, run.workflowId, 'bob');
     const { report, error } = await waitForReport(run.handle);
     assert.equal(report?.outcome, 'Succeeded', error);
     assert.deepEqual(await apiRows(api), { status: 200, rows: 30, version: 61 });
@@ -165,7 +151,7 @@ describe('lanceRestore', () => {
     const { incident, input, api, pidFile } = await scene({ versions: 'seed' });
     const run = await start({ ...input, strategy: 'full-restore', restorePauseMs: 150 });
     await waitFor('the restore to be under way', async () => {
-      const step = (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'restore');
+      const step = (await getProgress(bed.client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.id === 'restore');
       return ((step?.lastHeartbeat as { done?: number } | undefined)?.done ?? 0) >= 10;
     }, 60_000);
     await run.handle.cancel();
@@ -216,8 +202,8 @@ describe('lanceRestore', () => {
     const { input } = await scene({ newRows: 40, missing: 5 });
     const first = await start({ ...input, approval: 'required' });
     await assert.rejects(start({ ...input, mode: 'plan' }), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
-    await waitFor('approval', async () => (await getProgress(client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
-    await answerCurrentPlan(client, first.workflowId, 'bob', 'reject');
+    await waitFor('approval', async () => (await getProgress(bed.client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    await answerCurrentPlan(bed.client, first.workflowId, 'bob', 'reject');
     assert.equal((await waitForReport(first.handle)).report?.outcome, 'Rejected');
   });
 
@@ -225,8 +211,8 @@ describe('lanceRestore', () => {
     const { input } = await scene({ newRows: 40, missing: 5 });
     const first = await start({ ...input, approval: 'required' });
     await assert.rejects(start({ ...input, tableDir: `${input.tableDir}/`, mode: 'plan' }), (err: Error) => err instanceof RefusedError && err.message === `already running: ${first.workflowId}`);
-    await waitFor('approval', async () => (await getProgress(client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
-    const restart = await startRunbook(client, config, 'serviceRestart', { mode: 'apply', approval: 'auto', service: input.service! }, { requestedBy: 'carol', origin: 'test' });
+    await waitFor('approval', async () => (await getProgress(bed.client, first.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    const restart = await startRunbook(bed.client, bed.config, 'serviceRestart', { mode: 'apply', approval: 'auto', service: input.service! }, { requestedBy: 'carol', origin: 'test' });
     const refused = await waitForReport(restart.handle);
     assert.equal(refused.ok, false);
     const said = refused.report?.error ?? refused.error ?? '';
@@ -234,12 +220,12 @@ describe('lanceRestore', () => {
     assert.ok(said.includes(`is held by ${first.workflowId}`), said);
     assert.equal(refused.report?.changed, false);
     assert.deepEqual(refused.report?.steps.map((s) => s.id), ['resolve'], 'nothing ran after the refused claim');
-    await answerCurrentPlan(client, first.workflowId, 'bob', 'reject');
+    await answerCurrentPlan(bed.client, first.workflowId, 'bob', 'reject');
     assert.equal((await waitForReport(first.handle)).report?.outcome, 'Rejected');
     // The claim ended with the run: the backend can be restarted now.
-    const next = await startRunbook(client, config, 'serviceRestart', { mode: 'apply', approval: 'required', service: input.service! }, { requestedBy: 'carol', origin: 'test' });
-    await waitFor('approval', async () => (await getProgress(client, next.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
-    await answerCurrentPlan(client, next.workflowId, 'bob', 'reject');
+    const next = await startRunbook(bed.client, bed.config, 'serviceRestart', { mode: 'apply', approval: 'required', service: input.service! }, { requestedBy: 'carol', origin: 'test' });
+    await waitFor('approval', async () => (await getProgress(bed.client, next.workflowId).catch(() => undefined))?.outcome === 'AwaitingApproval');
+    await answerCurrentPlan(bed.client, next.workflowId, 'bob', 'reject');
     assert.equal((await waitForReport(next.handle)).report?.outcome, 'Rejected');
   });
 });

@@ -6,11 +6,9 @@ import { mkdtemp, readFile, rm, stat, symlink } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { after, before, describe, test } from 'node:test';
-import type { Client } from '@temporalio/client';
+import { describe, test } from 'node:test';
 import { execa } from 'execa';
 import { getProgress, startRunbook, waitForReport } from '../../src/client';
-import type { Config } from '../../src/config';
 import { serviceControl } from '../../src/activities/services/index';
 import { scanStore, storectlPath, type StoreEngine } from '../../src/engines/logstore/storectl';
 import { freePort } from '../../src/platform/dev-server';
@@ -20,24 +18,12 @@ import { appendTornRecord, damageTableBlock, flipManifestByte, tearLastManifestR
 import { writeCppLevelDb, writeStore } from '../helpers/log-stores';
 import { declareService, get, waitFor } from '../helpers/service';
 import { treeDigest } from '../hostile/sandbox';
-import { answerCurrentPlan, startWorker, testClient, testConfig } from '../helpers/temporal';
+import { answerCurrentPlan, useTestBed } from '../helpers/temporal';
+
+const bed = useTestBed('logstore');
 
 const storeApi = fileURLToPath(new URL('../../demo/logstore-api.mjs', import.meta.url));
-let config: Config;
-let client: Client;
-let worker: { stop(): Promise<void> };
-const cleanups: Array<() => Promise<unknown>> = [];
 
-before(async () => {
-  config = testConfig('logstore');
-  client = await testClient(config);
-  worker = await startWorker(config);
-});
-after(async () => {
-  await worker.stop();
-  await client.connection.close();
-  for (const cleanup of cleanups.reverse()) await cleanup().catch(() => undefined);
-});
 
 interface Scene {
   dir: string;
@@ -52,7 +38,7 @@ const goleveldb = (shape: Parameters<typeof writeStore>[2]): Writer => (dir) => 
 /** A store written by an engine, damaged by `damage`, and its service running (declared as `store-api-<port>`). */
 async function scene(engine: StoreEngine, write: Writer, damage: (dir: string) => Promise<unknown>, service = true): Promise<Scene> {
   const root = await mkdtemp(join(tmpdir(), 'logstore-'));
-  cleanups.push(() => rm(root, { recursive: true, force: true }));
+  bed.cleanups.push(() => rm(root, { recursive: true, force: true }));
   const dir = join(root, 'index.db');
   const written = await write(dir);
   await damage(dir);
@@ -70,12 +56,12 @@ async function scene(engine: StoreEngine, write: Writer, damage: (dir: string) =
   const { name, ...entry } = spec;
   await declareService(name, { ...entry, health: { url: `${api}/health` }, checks: { keys: { url: `${api}/api/keys`, expectStatus: 200, retries: 2, delayMs: 200 } } });
   await serviceControl({ ...spec, stopTimeoutSeconds: 10 }).start();
-  cleanups.push(() => serviceControl({ ...spec, stopTimeoutSeconds: 5 }).stop());
+  bed.cleanups.push(() => serviceControl({ ...spec, stopTimeoutSeconds: 5 }).stop());
   await waitFor('the store service', async () => 'status' in (await get(`${api}/health`)));
   return { dir, api, written, input: { ...input, service: name } };
 }
 
-const start = (input: LogStoreRecoverRequest) => startRunbook(client, config, 'logStoreRecover', input, { requestedBy: 'alice', origin: 'test' });
+const start = (input: LogStoreRecoverRequest) => startRunbook(bed.client, bed.config, 'logStoreRecover', input, { requestedBy: 'alice', origin: 'test' });
 
 async function apiKeys(api: string): Promise<{ status: number; keys?: number }> {
   const answer = await get(`${api}/api/keys`);
@@ -88,9 +74,9 @@ async function runToEnd(input: LogStoreRecoverRequest): Promise<{ report?: Runbo
   const run = await start(input);
   let plan: string[] = [];
   await waitFor('the plan', async () => {
-    const progress = await getProgress(client, run.workflowId).catch(() => undefined);
+    const progress = await getProgress(bed.client, run.workflowId).catch(() => undefined);
     if (progress?.plan) plan = progress.plan.actions;
-    if (progress?.outcome === 'AwaitingApproval') await answerCurrentPlan(client, run.workflowId, 'bob');
+    if (progress?.outcome === 'AwaitingApproval') await answerCurrentPlan(bed.client, run.workflowId, 'bob');
     return progress?.plan !== undefined && progress.outcome !== 'AwaitingApproval';
   }, 120_000);
   return { ...(await waitForReport(run.handle)), plan };
@@ -209,7 +195,7 @@ describe('logStoreRecover', () => {
 
   test('not a store, and a path escaping through a symlink: clear errors, nothing touched', async () => {
     const root = await mkdtemp(join(tmpdir(), 'logstore-bad-'));
-    cleanups.push(() => rm(root, { recursive: true, force: true }));
+    bed.cleanups.push(() => rm(root, { recursive: true, force: true }));
     const notAStore = join(root, 'plain');
     await writeStore('goleveldb', join(root, 'real'), { keys: 10, tables: 0 });
     await (await import('node:fs/promises')).mkdir(notAStore);
@@ -229,7 +215,7 @@ describe('logStoreRecover', () => {
     const s = await scene('goleveldb', goleveldb({ keys: 2_000, tables: 2 }), appendTornRecord, false);
     // util-linux flock(1): a real process holding a real lock on the store's LOCK, as an engine does.
     const holder = execa('flock', [join(s.dir, 'LOCK'), 'sleep', '120'], { reject: false });
-    cleanups.push(async () => holder.kill('SIGKILL'));
+    bed.cleanups.push(async () => holder.kill('SIGKILL'));
     await waitFor('the lock to be held', async () => (await readFile('/proc/locks', 'utf8')).includes(` ${holder.pid} `));
     const before = await treeDigest(s.dir);
     const { report, error, plan } = await runToEnd(s.input);
