@@ -215,6 +215,8 @@ export async function finishPack(args: { target: string; pack: string; manifest:
 /** Keeps the newest `keep` complete packs; deletes older complete ones; never an incomplete one. */
 export async function pruneBackups(args: { target: string; keep: number }) {
   await requireUnderDataRoots({ target: args.target });
+  // The schema says so too, but a step can be scheduled directly on the server: never keep none.
+  if (!Number.isInteger(args.keep) || args.keep < 1) throw invalidInput(`keep ${args.keep}: must be a whole number of at least 1; refusing to delete every pack`);
   const { complete, incomplete } = await listPacks(args.target);
   const doomed = complete.slice(0, Math.max(0, complete.length - args.keep));
   const deleted = [];

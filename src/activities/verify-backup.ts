@@ -22,7 +22,7 @@ const manifestSchema = z.object({
     kind: z.enum(['sqlite', 'volume', 'images']),
     bytes: z.number().int().min(0),
     sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  }).refine((f) => !f.path.includes('..'), 'must stay inside the pack')),
+  }).refine((f) => !f.path.includes('..'), { message: 'must stay inside the pack', path: ['path'] })),
   images: z.array(z.object({ ref: z.string(), id: z.string() })),
 });
 

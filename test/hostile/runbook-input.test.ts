@@ -209,7 +209,7 @@ describe('hostile runbook input', () => {
       { name: 'dotdot-outside', path: () => '../../../../outside/passwd', reason: /files\.0\.path: must be sqlite\/<name>/ },
       { name: 'absolute', path: () => '/etc/passwd', reason: /files\.0\.path: must be sqlite\/<name>/ },
       { name: 'absolute-outside', path: secret, reason: /files\.0\.path: must be sqlite\/<name>/ },
-      { name: 'inner-dotdot', path: () => 'sqlite/..', reason: /files\.0: must stay inside the pack/ },
+      { name: 'inner-dotdot', path: () => 'sqlite/..', reason: /files\.0\.path: must stay inside the pack/ },
     ];
     const packOf = (name: string) => join(data, 'packs', name, 'backup-20200101T000000Z');
     /** A target as pruning finds it: complete packs, and what only looks like one. */
