@@ -19,6 +19,12 @@
 //                   called in sequence in one process, on a table of the seed's shape and bytes
 //                   (386 rows of 678,741 B, every manifest kept, 295 files missing); also prints the
 //                   run's history (events, bytes) and serviceRestart histories with a 5 s and a 10 min step
+//   backup          a ~2 GB pack (sqlite ~200 MB, volumes ~1.3 GB in 360 files, a ~500 MB podman image;
+//                   inputs built once in bench/.scratch, skipped without the room) made by fullBackup's
+//                   steps in one process vs sqlite3 .backup + tar|sha256sum + podman save|sha256sum, and
+//                   vs the same writing their outputs + sync; also our CPU while a step waits on a
+//                   child that produces nothing (silent engine, engine at EOF, tar stopped) vs idle
+import { execa } from 'execa';
 import { interleave, machineState, median, ms, ratio, spread, table, type Samples } from './harness';
 import { doctorCase, LIST_ONLY, OPEN_LIST, OURS as DOCTOR_OURS } from './doctor';
 import { HEAD_GIT, HEAD_OURS, HISTORY_GIT, HISTORY_OURS, pointersCase } from './pointers';
@@ -26,8 +32,9 @@ import { CP_SHA, CP_SHA_SYNC, ENGINE, objectsCase, OURS as RESTORE_OURS, restore
 import { dataBytes, IN_PROCESS, orchestrationCase, WORKFLOW } from './orchestration';
 import { OURS as WAL_OURS, PIECE_BYTES, READ_CRC, READ_CRC_OVERLAP, STORE_KEYS, walCase } from './logstore';
 import { BBOLT, bboltCase, OURS as BBOLT_OURS, OURS_CHECK as BBOLT_OURS_CHECK } from './bbolt';
+import { BARE, BARE_WRITE, backupCase, OURS as BACKUP_OURS } from './backup';
 
-const SECTIONS = ['doctor', 'doctor-wal', 'doctor-bbolt', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration'] as const;
+const SECTIONS = ['doctor', 'doctor-wal', 'doctor-bbolt', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration', 'backup'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(SECTIONS as readonly string[]).includes(a));
 if (unknown.length) {
@@ -51,6 +58,10 @@ const DOCTOR_BBOLT_RSS_TARGET = 256 * 2 ** 20;
 const POINTERS_TARGET = 1.5;
 /** A durable run against the bare functions: the server round trips may add a quarter. */
 const ORCHESTRATION_TARGET = 1.25;
+/** A pack made by fullBackup's steps against the bare tools hashing the same inputs (issue 11). */
+const BACKUP_TARGET = 1.3;
+/** CPU of our process while a step waits on a silent child, as a share of one core (a busy loop is ~1). */
+const BACKUP_IDLE_CPU_TARGET = 0.05;
 /** A run's history, whatever the table's versions or the steps' length. */
 const HISTORY_TARGET_BYTES = 64 * 1024;
 
@@ -64,6 +75,7 @@ const plan = {
   restore2g: { count: 1, size: 2 * 1024 ** 3, rounds: 3, warmup: 1 },
   pointers: { count: 3000, rounds: 9, warmup: 1 },
   orchestration: { rowBytes: 678_741, rounds: 5, warmup: 1 },
+  backup: { rounds: 3, warmup: 0, cpuWindowMs: 4000 },
 };
 
 const started = performance.now();
@@ -247,6 +259,58 @@ if (runs('orchestration')) {
   }
 }
 
+// --- backup -----------------------------------------------------------------------------------
+let backupNotes: string[] = [];
+if (runs('backup')) {
+  log('backup: inputs in bench/.scratch (sqlite, volumes, a podman vfs storage; built once, then reused)');
+  const c = await backupCase();
+  if ('skipped' in c) {
+    summary.push(`SKIP backup: ${c.skipped}`);
+  } else {
+    const { rounds, warmup, cpuWindowMs } = plan.backup;
+    const i = c.inputs;
+    const inputBytes = i.sqliteBytes + i.volumeBytes + i.imageBytes;
+    try {
+      log(`backup: ${i.buildMs ? `inputs built in ${ms(i.buildMs)} ms` : 'inputs reused'}; sqlite ${i.sqliteBytes} B, ${i.volumes.length} volumes of ${i.volumeFiles} files, ${i.volumeBytes} B, image ${i.imageBytes} B; ${rounds} rounds`);
+      // The inputs into the page cache first (no warm-up round: a round takes most of a minute).
+      await execa('bash', ['-c', 'cat -- "$@" > /dev/null; tar -cf /dev/null -- "$@"', 'bash', i.db, ...i.volumes, `${i.dir}/podman`]);
+      const s = await interleave(c.variants, { rounds, warmup });
+      c.sameBytes();
+      const label = `backup ${(inputBytes / 1e9).toFixed(2)} GB of inputs`;
+      const files = String(i.volumeFiles + 2);
+      rows.push([label, BACKUP_OURS, files, String(c.packBytes()), spread(s[BACKUP_OURS]!), '']);
+      for (const b of [BARE, BARE_WRITE]) rows.push([label, b, files, String(inputBytes), spread(s[b]!), ratio(s[BACKUP_OURS]!, s[b]!).toFixed(2)]);
+      // Where the time goes: each part of ours against the same part of the baselines (finish: our re-hash, manifest and rename; their sync).
+      for (const part of ['plan', 'sqlite', 'volumes', 'images', 'finish']) {
+        const o = s[`${BACKUP_OURS}:${part}`];
+        if (!o) continue;
+        rows.push([`  ${part}`, BACKUP_OURS, '', '', spread(o), '']);
+        for (const b of [BARE, BARE_WRITE]) if (s[`${b}:${part}`]) rows.push([`  ${part}`, b, '', '', spread(s[`${b}:${part}`]!), ratio(o, s[`${b}:${part}`]!).toFixed(2)]);
+      }
+      const r = ratio(s[BACKUP_OURS]!, s[BARE]!);
+      summary.push(
+        `${verdict(r, BACKUP_TARGET)} backup (pack of ${c.packBytes()} bytes): fullBackup's steps ${ms(median(s[BACKUP_OURS]!))} ms = ${r.toFixed(2)}x ${BARE} ${ms(median(s[BARE]!))} ms ` +
+          `(target <= ${BACKUP_TARGET}x; ${ratio(s[BACKUP_OURS]!, s[BARE_WRITE]!).toFixed(2)}x ${BARE_WRITE})`,
+      );
+      log(`backup: CPU while waiting on silent children, ${cpuWindowMs} ms windows`);
+      const figures = await c.cpuWhileWaiting(cpuWindowMs);
+      for (const f of figures) {
+        const pct = `${(f.share * 100).toFixed(2)}% of a core over ${ms(f.windowMs)} ms`;
+        summary.push(f.what.startsWith('idle') ? `     backup CPU, ${f.what}: ${pct}` : `${f.share <= BACKUP_IDLE_CPU_TARGET ? 'PASS' : 'MISS'} backup CPU, ${f.what}: ${pct} (target <= ${BACKUP_IDLE_CPU_TARGET * 100}%)`);
+      }
+      backupNotes = [
+        `backup: ours = planBackup (mount, sizes, image list: compose config fails here, the label finds the image), startPack, backupSqlite (online backup to local disk,`,
+        `           integrity_check, copy with sha256), backupVolume x${i.volumes.length} (tar hashed as written, fsync), backupImages (podman save streamed and hashed, fsync),`,
+        `           finishPack (every file hashed again, manifest, rename), pruneBackups; each in a MockActivityEnvironment, heartbeats included.`,
+        `           "${BARE}" = the tools run in sequence, hashing only; "${BARE_WRITE}" = tee into files, sqlite copy cp'd, then sync of every file;`,
+        `           their tar and image sums equal the manifest's. The inputs are in the page cache; the pack is deleted after each run.`,
+      ];
+    } finally {
+      await c.cleanup();
+    }
+  }
+}
+
 console.log('');
 console.log(table(rows));
 console.log('');
@@ -264,6 +328,7 @@ if (runs('doctor-wal')) {
   console.log(`           "${READ_CRC_OVERLAP}" = the same with the next read in flight during the crc, as scanLogFile reads. The file is in the page cache after the warm-up.`);
 }
 for (const line of bboltNotes) console.log(line);
+for (const line of backupNotes) console.log(line);
 if (runs('doctor')) console.log(`doctor: a fresh lancedb connection and openTable each run; the target is judged on listVersions() alone.`);
 if (runs('pointers')) console.log(`pointers: git runs the same lookups findPointers asks it for (ls-tree, log --raw, cat-file), as many processes, no parsing of ours.`);
 console.log(`machine at end: ${machineState()}; total ${(performance.now() - started) / 1000 | 0} s`);
