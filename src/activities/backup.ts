@@ -149,7 +149,10 @@ export async function backupSqlite(args: { db: string; packDir: string; path: st
   const local = await mkdtemp(join(tmpdir(), 'runbook-sqlite-'));
   try {
     const copy = join(local, 'backup.db');
-    await heartbeatWhile(sqliteOnlineBackup(args.db, copy, { signal }), { backingUp: args.db });
+    let copied = -1;
+    // Heartbeats only while the copy grows: a backup that stops moving is retried.
+    await sqliteOnlineBackup(args.db, copy, { signal, onProgress: (bytes) => bytes > copied && reportProgress({ backingUp: args.db, bytes: (copied = bytes) }) });
+    // A read of our own local copy: bounded, so a timer's heartbeats are enough.
     const check = await heartbeatWhile(integrityCheck(copy, { signal }), { checking: args.db });
     if (!check.ok) throw verificationFailed(`the online backup of ${args.db} fails integrity_check: ${check.messages.slice(0, 3).join('; ')}`);
     const dest = join(args.packDir, args.path);
@@ -177,7 +180,11 @@ export async function backupImages(args: { engine: ContainerEngine; images: stri
   const cli = await containerCli(args.engine);
   const dest = join(args.packDir, 'images.tar');
   await rm(dest, { force: true });
-  const out = await saveImages(cli, args.images, dest, { signal: cancellationSignal(), onProgress: (bytes) => reportProgress({ images: args.images.length, bytes }) });
+  const out = await saveImages(cli, args.images, dest, {
+    signal: cancellationSignal(),
+    onProgress: (bytes) => reportProgress({ images: args.images.length, bytes }),
+    onStaging: (staged) => reportProgress({ images: args.images.length, staged }),
+  });
   return { path: 'images.tar', source: args.images.join(' '), kind: 'images', bytes: out.bytes, sha256: out.sha256, durationMs: out.durationMs };
 }
 

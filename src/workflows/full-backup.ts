@@ -57,7 +57,10 @@ export async function fullBackup(input: FullBackupInput): Promise<RunbookReport>
       const { target } = input;
       const started = await rb.step('start-pack', `check the target again and start ${pack}`, (a) => a.startPack({ target, targetFsType: input.targetFsType, pack, sources: [...input.sqlite, ...input.volumes], imageBytes: f.imageDetails.reduce((s, d) => s + d.sizeBytes, 0), spaceMargin: input.spaceMargin }), { mutates: true, heartbeatTimeout: '5m' });
       const packDir = started.dir;
-      const long = { heartbeatTimeout: '5m', startToCloseTimeout: '24h' } as const;
+      // Long steps heartbeat when bytes move (backed up, copied, tarred, saved, or staged by podman;
+      // only the integrity check of our local copy beats on a timer): a step that stops moving is
+      // retried after 2 minutes, and so is one whose worker was killed.
+      const long = { heartbeatTimeout: '2m', startToCloseTimeout: '24h' } as const;
       const files: PackFile[] = [];
       for (const [i, db] of input.sqlite.entries()) files.push(await rb.step(`sqlite-${i}`, `back up sqlite ${db}`, (a) => a.backupSqlite({ db, packDir, path: sqlitePath(db, i) }), { ...long, mutates: true }));
       for (const [i, dir] of input.volumes.entries()) files.push(await rb.step(`volume-${i}`, `tar volume ${dir}`, (a) => a.backupVolume({ dir, packDir, path: volumePath(dir, i) }), { ...long, mutates: true }));

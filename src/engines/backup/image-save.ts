@@ -8,8 +8,8 @@
 //   save, so a watcher must not take a pause in the bytes for a hang.
 // - the archive is the same bytes each time (entries dated 1970), so equal images hash equal.
 import { createHash } from 'node:crypto';
-import { lstat, open, rename } from 'node:fs/promises';
-import { dirname, resolve } from 'node:path';
+import { lstat, open, readdir, rename } from 'node:fs/promises';
+import { dirname, join, resolve } from 'node:path';
 import { execa } from 'execa';
 import { AbortError, throwIfAborted } from '../lfs/errors';
 import { CHUNK, PROGRESS_BYTES, fsyncDir, fsyncFd, rmQuietly, writeAllAt } from '../lfs/file-io';
@@ -25,6 +25,21 @@ export interface SaveOptions extends RunOptions {
   onProgress?: (bytes: number) => void;
   /** Default 64 MiB (PROGRESS_BYTES), as the other long copies. */
   progressBytes?: number;
+  /**
+   * Called while podman stages layers in `<dest>.tmp/` before the archive's first bytes, with the
+   * staged bytes whenever they grew (looked at every 2 s): a long silent start is progress too,
+   * and a stage that stops growing is not.
+   */
+  onStaging?: (bytes: number) => void;
+}
+
+/** Bytes of the regular files under `dir` (0 if it is gone). */
+async function bytesUnder(dir: string): Promise<number> {
+  let total = 0;
+  for (const e of await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => [])) {
+    if (e.isFile()) total += await lstat(join(e.parentPath, e.name)).then((i) => i.size, () => 0);
+  }
+  return total;
 }
 
 export interface SavedArchive {
@@ -47,7 +62,7 @@ export interface SavedArchive {
  * attempt's are replaced, and on abort or failure the child is killed and both removed.
  */
 export async function saveImages(cli: ContainerCli, refs: string[], destFile: string, options: SaveOptions = {}): Promise<SavedArchive> {
-  const { signal, timeoutMs, onProgress, progressBytes = PROGRESS_BYTES } = options;
+  const { signal, timeoutMs, onProgress, onStaging, progressBytes = PROGRESS_BYTES } = options;
   checkCli(cli);
   if (!Array.isArray(refs) || refs.length === 0) throw new ContainerInputError(`saving images to ${destFile}: no image refs given`);
   for (const ref of refs) checkArg('image ref', ref);
@@ -64,6 +79,15 @@ export async function saveImages(cli: ContainerCli, refs: string[], destFile: st
   const started = Date.now();
   const hash = createHash('sha256');
   let bytes = 0;
+  let staged = 0;
+  const staging = onStaging
+    ? setInterval(() => {
+      void bytesUnder(`${dest}.tmp`).then((now) => {
+        if (now > staged) onStaging((staged = now));
+      });
+    }, 2000)
+    : undefined;
+  try {
   await withEngineTemp(`${dest}.tmp`, async (env) => {
     const fh = await open(part, 'w', 0o600);
     const child = execa(file, [...globals, ...args], {
@@ -118,6 +142,9 @@ export async function saveImages(cli: ContainerCli, refs: string[], destFile: st
       throw signal?.aborted && (err as Error).name !== 'AbortError' ? new AbortError(what, signal.reason) : err;
     }
   });
+  } finally {
+    clearInterval(staging);
+  }
   onProgress?.(bytes);
   return { file: dest, bytes, sha256: hash.digest('hex'), durationMs: Date.now() - started };
 }
