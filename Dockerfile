@@ -15,7 +15,7 @@ FROM node:20-bookworm-slim
 
 # Programs the runbook activities shell out to.
 RUN apt-get update \
- && apt-get install -y --no-install-recommends git git-lfs sqlite3 ca-certificates \
+ && apt-get install -y --no-install-recommends git git-lfs sqlite3 etcd-client ca-certificates \
  && rm -rf /var/lib/apt/lists/*
 
 WORKDIR /app

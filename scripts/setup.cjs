@@ -40,16 +40,18 @@ const PACKAGES = {
   chromium: chromiumPath, // the Web UI test drives a real browser
   'openssh-client': () => onPath('ssh-keygen'), // approvals are signed and verified with ssh-keygen -Y
   'etcd-server': () => onPath('etcd'), // the bbolt checker is tested on a real etcd's member/snap/db
-  'etcd-client': () => onPath('etcdctl'),
+  'etcd-client': () => onPath('etcdctl'), // etcdRecover and etcdSnapshot drive etcdctl
+  sqlite3: () => onPath('sqlite3'), // fullBackup's online backup and integrity_check
 };
 
-// What each npm script needs. `npm start` itself runs only Node programs; git-lfs is for
-// `runbook demo lance` beside it and for lanceRestore reading pointers of a git-LFS repository.
+// What each npm script needs. `npm start` itself runs only Node programs; its worker's runbooks
+// call git-lfs (lanceRestore, runbook demo lance), etcdctl (etcdRecover, etcdSnapshot; etcd itself
+// for runbook demo etcd) and sqlite3 (fullBackup).
 const NEEDS = {
-  start: ['git', 'git-lfs'],
-  test: ['git', 'git-lfs', 'podman', 'chromium', 'openssh-client', 'etcd-server', 'etcd-client'],
-  'record-history': ['git', 'git-lfs'],
-  bench: ['git', 'git-lfs'],
+  start: ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3'],
+  test: ['git', 'git-lfs', 'podman', 'chromium', 'openssh-client', 'etcd-server', 'etcd-client', 'sqlite3'],
+  'record-history': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3'],
+  bench: ['git', 'git-lfs', 'podman', 'sqlite3'],
 };
 
 function scriptName(commandArgs) {

@@ -52,21 +52,21 @@ async function setup(script: string, env: Record<string, string>, marker: string
 }
 
 describe('set-up of system packages', () => {
-  test('npm test without git-lfs, podman, chromium, openssh-client and etcd, not root: exit 2 with the apt-get command, the tests never start', async () => {
+  test('npm test without git-lfs, podman, chromium, openssh-client, etcd and sqlite3, not root: exit 2 with the apt-get command, the tests never start', async () => {
     const marker = join(dir, 'test-ran');
     const r = await setup('test', { PATH: await pathWith('apt-only', ['apt-get', 'git']) }, marker);
     assert.equal(r.exitCode, 2, r.stderr || r.message);
-    assert.match(r.stderr, /npm test needs packages that are not installed: git-lfs, podman, chromium, openssh-client, etcd-server, etcd-client\. Install them, then run npm test again:$/m);
-    assert.match(r.stderr, /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends git-lfs podman chromium openssh-client etcd-server etcd-client$/m);
+    assert.match(r.stderr, /npm test needs packages that are not installed: git-lfs, podman, chromium, openssh-client, etcd-server, etcd-client, sqlite3\. Install them, then run npm test again:$/m);
+    assert.match(r.stderr, /^ {2}sudo apt-get update && sudo apt-get install -y --no-install-recommends git-lfs podman chromium openssh-client etcd-server etcd-client sqlite3$/m);
     assert.equal(existsSync(marker), false, 'the command after set-up did not run');
   });
 
-  test('npm start needs fewer: only git-lfs is asked for', async () => {
+  test('npm start needs fewer: no podman, chromium or ssh-keygen', async () => {
     const marker = join(dir, 'start-ran');
     const r = await setup('start', { PATH: await pathWith('start', ['apt-get', 'git']) }, marker);
     assert.equal(r.exitCode, 2, r.stderr || r.message);
-    assert.match(r.stderr, /npm start needs packages that are not installed: git-lfs\./);
-    assert.match(r.stderr, /sudo apt-get install -y --no-install-recommends git-lfs$/m);
+    assert.match(r.stderr, /npm start needs packages that are not installed: git-lfs, etcd-server, etcd-client, sqlite3\./);
+    assert.match(r.stderr, /sudo apt-get install -y --no-install-recommends git-lfs etcd-server etcd-client sqlite3$/m);
     assert.equal(existsSync(marker), false);
   });
 
@@ -74,7 +74,7 @@ describe('set-up of system packages', () => {
     const marker = join(dir, 'noapt-ran');
     const r = await setup('test', { PATH: await pathWith('no-apt', ['git']) }, marker);
     assert.equal(r.exitCode, 2, r.stderr || r.message);
-    assert.match(r.stderr, /npm test needs packages that are not installed: git-lfs, podman, chromium, openssh-client, etcd-server, etcd-client; apt-get is not available to install them/);
+    assert.match(r.stderr, /npm test needs packages that are not installed: git-lfs, podman, chromium, openssh-client, etcd-server, etcd-client, sqlite3; apt-get is not available to install them/);
     assert.equal(existsSync(marker), false);
   });
 
