@@ -12,7 +12,7 @@ import { lockHolders, requireNotOpen } from '../engines/logstore/lock-holder';
 import { hashFile } from '../engines/lfs/store';
 import { realPathOf, requireUnderDataRoots } from '../host/data-roots';
 import type { ListRef } from '../workflows/report';
-import { notYet, safetyViolation, verificationFailed } from './failures';
+import { invalidInput, notYet, safetyViolation, verificationFailed } from './failures';
 import { copyVerified } from './files';
 import { swapLogStore, unswapLogStore } from './logstore';
 import { cancellationSignal, heartbeatWhile, reportProgress } from './progress';
@@ -20,6 +20,18 @@ import { keepList } from './state';
 
 const memberOf = (dataDir: string) => join(dataDir, 'member');
 const snapDirOf = (member: string) => join(member, 'snap');
+
+/**
+ * member/ and member/snap/ must be real folders: a symlink there would have the runbook read, copy
+ * and rename something outside the data dir the host allowed.
+ */
+async function requireRealMember(member: string): Promise<void> {
+  for (const dir of [member, snapDirOf(member)]) {
+    const info = await lstat(dir).catch(() => undefined);
+    if (!info) throw invalidInput(`${dir}: no such folder; is ${dirname(member)} an etcd data dir?`);
+    if (info.isSymbolicLink() || !info.isDirectory()) throw safetyViolation(`${dir} is ${info.isSymbolicLink() ? 'a symlink' : 'not a folder'}; refusing to read or move it`);
+  }
+}
 
 /** The quarantine and scratch folders must lie outside the data dir: etcd must never see them. */
 async function requireOutsideDataDir(dataDir: string, other: string): Promise<void> {
@@ -59,6 +71,7 @@ export async function diagnoseEtcd(args: { dataDir: string; member: string; peer
   await requireOutsideDataDir(args.dataDir, args.scratchDir);
   const signal = cancellationSignal();
   const member = memberOf(args.dataDir);
+  await requireRealMember(member);
   const db = join(snapDirOf(member), 'db');
   const info = await lstat(db).catch(() => undefined);
   if (!info?.isFile()) throw safetyViolation(`${db}: ${info ? 'not a regular file (a symlink or a folder)' : 'no such file'}; is ${args.dataDir} an etcd data dir?`);
@@ -129,6 +142,7 @@ export async function copyEtcdMember(args: { dataDir: string; destination: strin
   await requireUnderDataRoots({ dataDir: args.dataDir, quarantineDir: args.destination });
   await requireOutsideDataDir(args.dataDir, args.destination);
   const member = memberOf(args.dataDir);
+  await requireRealMember(member);
   await requireNotOpen(snapDirOf(member), 'copy it', 'db');
   if (!(await lstat(args.destination).then(() => true, () => false))) await requireFreeSpace(dirname(args.destination), await storeBytes(member), `the copy of ${member}`);
   const copied = await copyVerified(member, args.destination);

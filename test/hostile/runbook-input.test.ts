@@ -20,7 +20,7 @@ import type { ApplicationFailure } from '@temporalio/common';
 import { planBackup, pruneBackups, startPack } from '../../src/activities/backup';
 import { asFailure } from '../../src/activities/interceptors';
 import { verifyPack } from '../../src/activities/verify-backup';
-import { buildEtcdCandidate, diagnoseEtcd, swapEtcdMember } from '../../src/activities/etcd';
+import { buildEtcdCandidate, copyEtcdMember, diagnoseEtcd, swapEtcdMember } from '../../src/activities/etcd';
 import { diagnoseLogStore, restoreLogTails, swapLogStore, truncateLogTails } from '../../src/activities/logstore';
 import { claimScratch } from '../../src/engines/logstore/candidates';
 import { doctorLogStore } from '../../src/engines/logstore/doctor';
@@ -190,6 +190,13 @@ describe('hostile runbook input', () => {
     test('keep 0 snapshots', () => invalidInput(etcdSnapshotInput, { host: 'h', clientUrl: 'http://127.0.0.1:2379', snapshotDir: join(data, 'snapshots'), keep: 0 }, /keep/));
     test('a data dir reached through a symlink out of the roots', () => refusedBy(() => diagnoseEtcd({ dataDir: join(data, 'escape', 'default.etcd'), member: 'default', peerUrl: 'http://localhost:2380', scratchDir: join(data, '.q', 'p') }), /dataDir .* resolves to/));
     test('a snapshot folder outside the roots', () => refusedBy(() => diagnoseEtcd({ dataDir: dataDir(), member: 'default', peerUrl: 'http://localhost:2380', snapshotDir: sb.outside, scratchDir: join(data, '.q', 'p') }), /snapshotDir .* outside/));
+    test('a data dir whose member/ is a symlink out of the roots: refused before anything is read', async () => {
+      const linked = join(data, 'linked.etcd');
+      await mkdir(linked, { recursive: true });
+      await symlink(sb.outside, join(linked, 'member')).catch(() => undefined);
+      await refusedBy(() => diagnoseEtcd({ dataDir: linked, member: 'default', peerUrl: 'http://localhost:2380', scratchDir: join(data, '.q', 'p') }), /linked\.etcd\/member is a symlink; refusing to read or move it/);
+      await refusedBy(() => copyEtcdMember({ dataDir: linked, destination: join(data, '.q', 'copy'), expectDbSha256: '0'.repeat(64) }), /member is a symlink/);
+    });
     test('a scratch folder inside the data dir', () => refusedBy(() => diagnoseEtcd({ dataDir: data, member: 'default', peerUrl: 'http://localhost:2380', scratchDir: join(data, 'p') }), /inside the etcd data dir/));
     test('a candidate recipe naming a file outside the roots as the snapshot to restore', () =>
       refusedBy(() => buildEtcdCandidate({ dataDir: dataDir(), copy: join(data, '.q', 'copy'), work: join(data, '.q', 'work'), recipe: { id: 'snapshot', file: join(sb.outside, 'secret'), sha256: '0'.repeat(64), bytes: 10, mtime: '' }, member: 'default', peerUrl: 'http://localhost:2380', expect }), /snapshot .* outside/));
