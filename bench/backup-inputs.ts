@@ -4,7 +4,9 @@
 // subfolders), and a podman vfs storage holding a ~500 MB image made by `podman import`, a 1 MiB one,
 // and a container created the compose way (project label) so the image list comes from the label.
 import { randomFillSync } from 'node:crypto';
-import { mkdir, open, readFile, rm, stat, statfs, writeFile } from 'node:fs/promises';
+import { mkdir, open, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { freeBytes } from '../src/engines/free-space';
+import { seededRandom } from './harness';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { execa } from 'execa';
@@ -54,27 +56,10 @@ export interface BackupInputs {
 
 const GiB = (n: number) => `${(n / 2 ** 30).toFixed(1)} GiB`;
 
-async function freeIn(dir: string): Promise<number> {
-  const s = await statfs(dir);
-  return s.bavail * s.bsize;
-}
-
-/** xorshift32: the same file sizes every build. */
-function* random(seed: number): Generator<number> {
-  let x = seed >>> 0 || 1;
-  for (;;) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    yield x / 2 ** 32;
-  }
-}
 
 /** `count` sizes, log-uniform from 1 KiB to 64 MiB, scaled so they add up to `total`. */
 function sizes(count: number, total: number, seed: number): number[] {
-  const r = random(seed);
+  const r = seededRandom(seed);
   const raw = Array.from({ length: count }, () => Math.exp(Math.log(1024) + r.next().value! * Math.log(65536)));
   const scale = total / raw.reduce((a, b) => a + b, 0);
   return raw.map((s) => Math.max(1, Math.round(s * scale)));
@@ -138,7 +123,7 @@ async function reuse(): Promise<BackupInputs | undefined> {
 export async function backupInputs(): Promise<BackupInputs | { skipped: string }> {
   await mkdir(SCRATCH, { recursive: true });
   const found = await reuse();
-  const free = await freeIn(SCRATCH);
+  const free = await freeBytes(SCRATCH);
   if (found) return free < RUN_FREE_BYTES ? { skipped: `needs ${GiB(RUN_FREE_BYTES)} free in ${SCRATCH} for the pack and the engine's staging, df shows ${GiB(free)}` } : found;
   await rm(DIR, { recursive: true, force: true });
   if (free < BUILD_FREE_BYTES) return { skipped: `needs ${GiB(BUILD_FREE_BYTES)} free in ${SCRATCH} to build the inputs and run, df shows ${GiB(free)}` };

@@ -82,3 +82,16 @@ export async function benchHostFile(dir: string): Promise<string> {
   process.env.RUNBOOK_SERVICES_FILE = path;
   return path;
 }
+
+/** xorshift32 in [0, 1): the same sequence for a seed, so bench inputs are the same every build. */
+export function* seededRandom(seed: number): Generator<number> {
+  let x = seed >>> 0 || 1;
+  for (;;) {
+    x ^= x << 13;
+    x >>>= 0;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    x >>>= 0;
+    yield x / 2 ** 32;
+  }
+}

@@ -10,7 +10,7 @@ import { crc32c } from '@node-rs/crc32';
 import { doctorLogStore, type LogStoreDiagnosis } from '../src/engines/logstore/doctor';
 import { writeStoreWithEngine } from '../src/engines/logstore/storectl';
 import { READ_SIZE, encodeRecord } from '../src/format/logstore/records';
-import type { Variant } from './harness';
+import { seededRandom, type Variant } from './harness';
 
 export const OURS = "ours: doctorLogStore('leveldb')";
 /** The target's baseline: one buffer, read then CRC, in turn. */
@@ -45,15 +45,7 @@ const SCRATCH = fileURLToPath(new URL('./.scratch/', import.meta.url));
 
 /** Record sizes from 100 B to 64 KiB, log-uniform (many small write batches, some large ones). */
 function* sizes(seed: number): Generator<number> {
-  let x = seed >>> 0 || 1;
-  for (;;) {
-    x ^= x << 13;
-    x >>>= 0;
-    x ^= x >>> 17;
-    x ^= x << 5;
-    x >>>= 0;
-    yield Math.round(100 * Math.exp((x / 2 ** 32) * Math.log(65536 / 100)));
-  }
+  for (const u of seededRandom(seed)) yield Math.round(100 * Math.exp(u * Math.log(65536 / 100)));
 }
 
 /**
