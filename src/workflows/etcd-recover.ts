@@ -13,10 +13,10 @@ import type { PlanChoice, RunbookReport } from './report';
 import { runRunbook } from './run';
 import { checkActions, healthyAction, startAction, stopAction } from './service-plan';
 import { refName, type ServiceView } from './service-spec';
+import { plural } from './words';
 
 type Action = 'nothing' | 'recover' | 'stop';
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const sample = (s: { count: number; first: string[] }) => (s.count ? ` (${s.first.slice(0, 3).map((k) => JSON.stringify(k)).join(', ')}${s.count > 3 ? ', …' : ''})` : '');
 
 function how(recipe: Recipe): string {

@@ -6,8 +6,8 @@ import { workflowInfo } from '@temporalio/workflow';
 import type { EtcdSnapshotInput } from './inputs';
 import type { RunbookReport } from './report';
 import { runRunbook } from './run';
+import { plural } from './words';
 
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 const names = (list: { count: number; first: string[] }) =>
   list.count ? `${list.first.join(', ')}${list.count > list.first.length ? ` and ${list.count - list.first.length} more` : ''}` : 'none';
 

@@ -12,10 +12,9 @@ import type { RunbookReport } from './report';
 import { runRunbook } from './run';
 import { checkActions, healthyAction, startAction, stopAction } from './service-plan';
 import { refName, type ServiceView } from './service-spec';
+import { plural } from './words';
 
 type Action = 'nothing' | 'truncate' | 'recover' | 'stop';
-
-const plural = (n: number, word: string) => `${n} ${word}${n === 1 ? '' : 's'}`;
 
 /** "12,000 keys (0 of 12,000 readable keys lost)": what one choice leaves. */
 function leaves(outcome: Outcome | undefined, readable: number | null): string {
