@@ -6,7 +6,7 @@ import { resolve } from 'node:path';
 import { userInfo } from 'node:os';
 import { Command, CommanderError } from 'commander';
 import type { Client } from '@temporalio/client';
-import { approveRunbook, connectClient, getProgress, InvalidRequestError, RefusedError, startRunbook } from '../client';
+import { approveRunbook, connectClient, getProgress, startRunbook } from '../client';
 import { loadConfig, workflowUrl } from '../config';
 import { diagnoseLance, type LanceDiagnosis } from '../engines/lance/doctor';
 import { doctorLogStore, type LogStoreDiagnosis } from '../engines/logstore/doctor';
@@ -14,12 +14,14 @@ import { httpAnswer, startEtcdDemo, startLanceDemo, startLogStoreDemo } from './
 import { servedState } from '../engines/etcd/etcdctl';
 import { formatBboltReport, formatLanceDiagnosis, formatLogStoreDiagnosis } from './doctor-format';
 import { checkBbolt, type BboltReport } from '../format/bbolt/index';
-import { EXIT, ExitError } from './exit';
+import { EXIT, ExitError, exitCodeFor } from './exit';
 import { follow } from './follow';
+import { followHosts, inputsPerHost, MAX_HOSTS, parseHosts, startOnHosts } from './hosts';
 import { planText } from './report-text';
 import { registerRunCommands } from './runs-commands';
 import { registerScheduleCommands } from './schedule';
 import { KEY_OPTION_HELP, signingKey, signWith } from './signing';
+import type { RequestStatement } from '../trust/statements';
 
 const config = loadConfig();
 const defaultUser = () => process.env.RUNBOOK_USER || userInfo().username;
@@ -61,18 +63,28 @@ export function buildProgram(setExit: (code: number) => void): Command {
 
   program
     .command('start')
-    .description('start a runbook; prints the workflow ID')
+    .description('start a runbook; prints the workflow ID (with --hosts: one line per host, `<host>\t<workflowId>`)')
     .argument('<runbook>', 'runbook name, e.g. serviceRestart')
     .requiredOption('-i, --input <file>', 'input JSON file, or - for stdin')
     .option('-w, --wait', 'follow progress (a progress bar per long step on a terminal) and print a short report')
     .option('--json', 'with --wait: print the whole report as JSON')
+    .option('--hosts <list>', `start the same runbook once per host, comma-separated (alpha,beta; at most ${MAX_HOSTS}); the input must not set host. With --wait: one line per host as each run ends`)
     .option('--as <name>', 'who is asking (TriggeredBy)', defaultUser())
     .option('--key <file>', KEY_OPTION_HELP)
-    .action(async (runbook: string, opts: { input: string; wait?: boolean; json?: boolean; as: string; key?: string }) => {
+    .action(async (runbook: string, opts: { input: string; wait?: boolean; json?: boolean; hosts?: string; as: string; key?: string }) => {
+      const hosts = opts.hosts === undefined ? undefined : parseHosts(opts.hosts);
       const input = await readInput(opts.input);
+      // Every host's input is checked before any run starts: a bad one starts nothing.
+      const perHost = hosts && inputsPerHost(runbook, input, hosts, opts.as);
       const key = signingKey(opts.key, 'request');
+      const options = { requestedBy: opts.as, origin: 'cli', ...(key ? { sign: (s: RequestStatement) => signWith(key, s) } : {}) };
       await withClient(async (client) => {
-        const run = await startRunbook(client, config, runbook, input, { requestedBy: opts.as, origin: 'cli', ...(key ? { sign: (s) => signWith(key, s) } : {}) });
+        if (perHost) {
+          const starts = await startOnHosts(client, config, runbook, perHost, options);
+          setExit(await followHosts(starts, { wait: opts.wait, json: opts.json }));
+          return;
+        }
+        const run = await startRunbook(client, config, runbook, input, options);
         process.stdout.write(`${run.workflowId}\n`);
         process.stderr.write(`${workflowUrl(config, run.workflowId)}\n`);
         if (opts.wait) setExit(await follow(run.handle, { json: opts.json }));
@@ -224,9 +236,8 @@ export async function main(argv: string[]): Promise<number> {
     await buildProgram((c) => (code = c)).parseAsync(argv);
   } catch (err) {
     if (err instanceof CommanderError) return err.exitCode === 0 ? EXIT.ok : EXIT.badInput;
-    const codeFor = err instanceof ExitError ? err.code : err instanceof InvalidRequestError ? EXIT.badInput : err instanceof RefusedError ? EXIT.refused : EXIT.failed;
     process.stderr.write(`runbook: ${(err as Error).message}\n`);
-    return codeFor;
+    return exitCodeFor(err);
   }
   return code;
 }

@@ -64,25 +64,43 @@ function stepTable(steps: Step[]): string {
 
 const indent = (text: string, by = '    ') => text.replace(/\n$/, '').split('\n').map((line) => `${by}${line}`).join('\n');
 
-/** The report as a person reads it; ends with a newline. */
-export function formatReport(report: RunbookReport): string {
-  const took = report.startedAt && report.endedAt ? Date.parse(report.endedAt) - Date.parse(report.startedAt) : undefined;
-  const approval = report.approval
+// The pieces both the whole report and its one-line summary are made of.
+const tookMs = (report: RunbookReport) => (report.startedAt && report.endedAt ? Date.parse(report.endedAt) - Date.parse(report.startedAt) : undefined);
+const approvalText = (report: RunbookReport) =>
+  report.approval
     ? `${report.approval.decision === 'approve' ? 'approved' : 'rejected'} by ${report.approval.approver} (plan ${report.approval.planDigest.slice(0, 12)}…)${report.approval.comment ? `: ${brief(report.approval.comment, 80)}` : ''}`
     : undefined;
+function changedText(report: RunbookReport): string {
   const moved = report.filesMoved?.length ?? 0;
   const compensations = report.compensations ?? [];
-  const changed = report.changed
+  return report.changed
     ? `yes${moved ? `; ${moved} file${moved === 1 ? '' : 's'} moved` : ''}${compensations.length ? `; ${compensations.length} undo step${compensations.length === 1 ? '' : 's'} ran` : ''}`
     : 'no';
+}
+const runText = (report: RunbookReport) => `${report.runbook} on ${report.target} (${report.mode} mode)`;
+
+/**
+ * The report in one line, without its outcome (said next to it): what ran where, the approval,
+ * whether anything changed, how long it took, and the error. `start --hosts --wait` prints one per host.
+ */
+export function reportLine(report: RunbookReport): string {
+  const approval = approvalText(report);
+  return [runText(report), ...(approval ? [approval] : []), `changed ${changedText(report)}`, `took ${duration(tookMs(report))}`, ...(report.error ? [`error: ${brief(report.error, 200)}`] : [])].join('; ');
+}
+
+/** The report as a person reads it; ends with a newline. */
+export function formatReport(report: RunbookReport): string {
+  const took = tookMs(report);
+  const approval = approvalText(report);
+  const compensations = report.compensations ?? [];
   const notes = report.notes ?? [];
   const lines = [
-    `${report.outcome}: ${report.runbook} on ${report.target} (${report.mode} mode)`,
+    `${report.outcome}: ${runText(report)}`,
     `  run        ${report.workflowId}`,
     `  asked by   ${report.triggeredBy}${approval ? `; ${approval}` : ''}`,
     ...(report.plan ? [`  plan       ${brief(report.plan.summary, 140)}`] : []),
     `  took       ${duration(took)} (${shortTime(report.startedAt)} → ${shortTime(report.endedAt)})`,
-    `  changed    ${changed}`,
+    `  changed    ${changedText(report)}`,
     ...(report.error ? [`  error      ${brief(report.error, 300)}`] : []),
     `  steps (${report.steps.length})`,
     indent(stepTable(report.steps)),
