@@ -4,12 +4,16 @@
 // dependencies, then the Temporal CLI (PATH or TEMPORAL_CLI, else built once with Go into
 // .tools/bin), storectl (tools/storectl, built with Go into .tools/bin and rebuilt when its
 // sources change) and the bbolt CLI (pinned v1.4.3, `go install`ed into .tools/bin), then runs the
-// given command with TEMPORAL_CLI, STORECTL and BBOLT_CLI pointing at them.
+// given command with TEMPORAL_CLI, STORECTL and BBOLT_CLI pointing at them. The cluster scripts
+// (stack:cluster, test:cluster, bench) also get the Temporal server, its SQL schema tool and the Web
+// UI server at pinned versions (TEMPORAL_SERVER_BIN, TEMPORAL_SQL_TOOL, TEMPORAL_UI_SERVER) and
+// Debian's PostgreSQL (POSTGRES_BIN_DIR).
 // Plain Node and no dependencies: it runs before they exist.
 'use strict';
 const { spawnSync, spawn } = require('node:child_process');
 const crypto = require('node:crypto');
 const fs = require('node:fs');
+const os = require('node:os');
 const path = require('node:path');
 
 const root = path.resolve(__dirname, '..');
@@ -32,6 +36,14 @@ function onPath(name) {
 
 // Debian packages, each with how to tell it is there. The UI test launches CHROMIUM_PATH (default
 // /usr/bin/chromium), so a chromium found elsewhere on PATH is handed to it through that variable.
+/** Debian's PostgreSQL binaries (/usr/lib/postgresql/<major>/bin, newest major), or POSTGRES_BIN_DIR. */
+function postgresBin() {
+  if (process.env.POSTGRES_BIN_DIR) return fs.existsSync(path.join(process.env.POSTGRES_BIN_DIR, 'initdb')) ? process.env.POSTGRES_BIN_DIR : undefined;
+  const base = '/usr/lib/postgresql';
+  const majors = fs.existsSync(base) ? fs.readdirSync(base).filter((v) => fs.existsSync(path.join(base, v, 'bin', 'initdb'))) : [];
+  const newest = majors.sort((a, b) => Number(b) - Number(a))[0];
+  return newest ? path.join(base, newest, 'bin') : undefined;
+}
 const chromiumPath = () => (process.env.CHROMIUM_PATH && fs.existsSync(process.env.CHROMIUM_PATH) ? process.env.CHROMIUM_PATH : onPath('chromium'));
 const PACKAGES = {
   git: () => onPath('git'),
@@ -42,6 +54,7 @@ const PACKAGES = {
   'etcd-server': () => onPath('etcd'), // the bbolt checker is tested on a real etcd's member/snap/db
   'etcd-client': () => onPath('etcdctl'), // etcdRecover and etcdSnapshot drive etcdctl
   sqlite3: () => onPath('sqlite3'), // fullBackup's online backup and integrity_check
+  postgresql: postgresBin, // the cluster topology's database (initdb, pg_ctl)
 };
 
 // What each npm script needs. `npm start` itself runs only Node programs; its worker's runbooks
@@ -51,7 +64,10 @@ const NEEDS = {
   start: ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3'],
   test: ['git', 'git-lfs', 'podman', 'chromium', 'openssh-client', 'etcd-server', 'etcd-client', 'sqlite3'],
   'record-history': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3'],
-  bench: ['git', 'git-lfs', 'podman', 'sqlite3'],
+  bench: ['git', 'git-lfs', 'podman', 'sqlite3', 'postgresql'],
+  // The production topology on one machine: PostgreSQL, and the worker's tools as for `npm start`.
+  'stack:cluster': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3', 'postgresql'],
+  'test:cluster': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3', 'postgresql'],
 };
 
 function scriptName(commandArgs) {
@@ -60,6 +76,8 @@ function scriptName(commandArgs) {
   if (commandArgs.includes('test/run.ts')) return commandArgs.includes('--record-history') ? 'record-history' : 'test';
   if (commandArgs.includes('src/stack.ts')) return 'start';
   if (commandArgs.includes('bench/run.ts')) return 'bench';
+  if (commandArgs.includes('src/stack-cluster.ts')) return 'stack:cluster';
+  if (commandArgs.includes('test/run-cluster.ts')) return 'test:cluster';
   return undefined;
 }
 
@@ -98,8 +116,11 @@ function ensureDependencies() {
 
 // Scripts that run storectl, the Go helper that asks the real goleveldb/Pebble engines, and the
 // bbolt CLI: the worker (start), the tests and the benchmarks.
-const NEEDS_STORECTL = ['start', 'test', 'bench', 'record-history'];
-const NEEDS_BBOLT = ['start', 'test', 'bench', 'record-history'];
+const NEEDS_STORECTL = ['start', 'test', 'bench', 'record-history', 'stack:cluster', 'test:cluster'];
+const NEEDS_BBOLT = ['start', 'test', 'bench', 'record-history', 'stack:cluster', 'test:cluster'];
+// Scripts that run the production topology (src/platform/cluster.ts): the Temporal server, its SQL
+// schema tool and the Web UI server. `npm test` does not: it never builds them.
+const NEEDS_CLUSTER = ['stack:cluster', 'test:cluster', 'bench'];
 
 function findGo() {
   return onPath('go') || (fs.existsSync('/usr/local/go/bin/go') ? '/usr/local/go/bin/go' : undefined);
@@ -272,6 +293,63 @@ function ensureBbolt() {
   return binary;
 }
 
+// The Temporal server docker-compose.yml runs (temporalio/server and admin-tools, test/compose.test.ts
+// checks they agree), built from the same release for the one-machine topology; and the Web UI
+// server the Temporal CLI v1.5.1 embeds, which compose's temporal-ui image runs too. Later UI tags
+// carry a replace directive, which `go install` refuses.
+const TEMPORAL_SERVER_VERSION = '1.30.1';
+const TEMPORAL_UI_VERSION = '2.42.1';
+
+/** `<name> version <v>`, which urfave/cli prints for --version: the server, the sql tool, the UI server. */
+function cliVersion(binary) {
+  const m = /\bversion (\S+)\s*$/.exec(versionOf(binary) || '');
+  return m ? m[1] : undefined;
+}
+
+/** A binary of `pkg@v<version>` in .tools/bin as `name`, rebuilt when `--version` says another version. */
+function ensurePinnedGoBinary({ name, envVar, what, pkg, version, built, slow }) {
+  return ensureGoTool({
+    name,
+    envVar,
+    what: `${what} v${version}`,
+    runs: (b) => cliVersion(b) !== undefined,
+    current(b) {
+      const have = fs.existsSync(b) ? cliVersion(b) : undefined;
+      if (have === version) return { ok: true };
+      return { ok: false, have, why: have ? `${b} is v${have}` : `once; ${slow}` };
+    },
+    missing: (state) => `${what} (${pkg}) is ${state.have ? `v${state.have} in .tools/bin, not v${version},` : 'not built'} and Go is not installed to build it: install Go 1.25 or newer (https://go.dev/dl), or set ${envVar} to a binary of v${version}`,
+    goArgs: () => ['install', '-trimpath', '-ldflags', '-s -w', `${pkg}@v${version}`],
+    env: (tmp) => ({ GOBIN: tmp }),
+    builtAt: (tmp) => path.join(tmp, built),
+  });
+}
+
+/** The module's folder in Go's cache (downloaded if missing): the server's schema and image entrypoint, the UI's config templates. */
+function moduleDir(module, version) {
+  const { go } = goFor(`the cluster needs the files of ${module}@v${version} (schema, config templates) and Go is not installed to download them`, `downloading ${module}`);
+  const r = spawnSync(go, ['mod', 'download', '-json', `${module}@v${version}`], { encoding: 'utf8', env: { ...process.env, GOTOOLCHAIN: 'local' }, cwd: os.tmpdir() });
+  const dir = r.status === 0 ? JSON.parse(r.stdout).Dir : undefined;
+  if (!dir || !fs.existsSync(dir)) fail(`go mod download ${module}@v${version} failed: ${(r.stderr || r.stdout || '').trim()}`);
+  return dir;
+}
+
+/** The server, its SQL schema tool (admin-tools' name) and the UI server, with the files they read. */
+function ensureClusterTools() {
+  const serverBin = ensurePinnedGoBinary({ name: 'temporal-server', envVar: 'TEMPORAL_SERVER_BIN', what: 'the Temporal server', pkg: 'go.temporal.io/server/cmd/server', version: TEMPORAL_SERVER_VERSION, built: 'server', slow: 'takes several minutes' });
+  // Same module and version: the second build reuses most of the first one's compiled packages.
+  const sqlTool = ensurePinnedGoBinary({ name: 'temporal-sql-tool', envVar: 'TEMPORAL_SQL_TOOL', what: 'the Temporal SQL schema tool', pkg: 'go.temporal.io/server/cmd/tools/sql', version: TEMPORAL_SERVER_VERSION, built: 'sql', slow: 'about a minute after the server' });
+  const uiServer = ensurePinnedGoBinary({ name: 'temporal-ui-server', envVar: 'TEMPORAL_UI_SERVER', what: 'the Temporal Web UI server', pkg: 'github.com/temporalio/ui-server/v2/cmd/server', version: TEMPORAL_UI_VERSION, built: 'server', slow: 'a minute or two' });
+  return {
+    TEMPORAL_SERVER_BIN: serverBin,
+    TEMPORAL_SQL_TOOL: sqlTool,
+    TEMPORAL_UI_SERVER: uiServer,
+    TEMPORAL_SERVER_SOURCE: process.env.TEMPORAL_SERVER_SOURCE || moduleDir('go.temporal.io/server', TEMPORAL_SERVER_VERSION),
+    TEMPORAL_UI_SOURCE: process.env.TEMPORAL_UI_SOURCE || moduleDir('github.com/temporalio/ui-server/v2', TEMPORAL_UI_VERSION),
+    POSTGRES_BIN_DIR: postgresBin(),
+  };
+}
+
 const [command, ...args] = process.argv.slice(2);
 // System packages first: the quickest check, and the one a person may have to act on.
 ensureSystemPackages(scriptName(process.argv.slice(2)));
@@ -281,10 +359,11 @@ say(`temporal CLI: ${cli} (${versionOf(cli)})`);
 const script = scriptName(process.argv.slice(2));
 const storectl = NEEDS_STORECTL.includes(script) ? ensureStorectl() : undefined;
 const bbolt = NEEDS_BBOLT.includes(script) ? ensureBbolt() : undefined;
+const cluster = NEEDS_CLUSTER.includes(script) ? Object.fromEntries(Object.entries(ensureClusterTools()).filter(([, v]) => v)) : {};
 
 if (!command) process.exit(0);
 const chromium = chromiumPath();
-const env = { ...process.env, TEMPORAL_CLI: cli, ...(storectl ? { STORECTL: storectl } : {}), ...(bbolt ? { BBOLT_CLI: bbolt } : {}), ...(chromium ? { CHROMIUM_PATH: chromium } : {}) };
+const env = { ...process.env, TEMPORAL_CLI: cli, ...(storectl ? { STORECTL: storectl } : {}), ...(bbolt ? { BBOLT_CLI: bbolt } : {}), ...(chromium ? { CHROMIUM_PATH: chromium } : {}), ...cluster };
 const child = spawn(command, args, { cwd: root, stdio: 'inherit', env });
 // Ctrl-C reaches the whole process group; the child shuts its own children down, we wait for it.
 for (const signal of ['SIGINT', 'SIGTERM']) process.on(signal, () => child.kill(signal));

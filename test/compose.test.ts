@@ -85,10 +85,16 @@ test('docker-compose.yml and the worker Dockerfile, checked statically (no Docke
       assert.notEqual(tag, 'latest', `${name}: image ${s.image} is not pinned`);
       assert.notEqual(repo, 'temporalio/auto-setup', `${name}: temporalio/auto-setup is deprecated; use server + admin-tools`);
     }
-    assert.equal(service('temporal').image, 'temporalio/server:1.30.1');
-    assert.equal(service('temporal-admin-tools').image, 'temporalio/admin-tools:1.30.1');
-    assert.equal(service('temporal-create-namespace').image, 'temporalio/admin-tools:1.30.1');
-    assert.equal(service('temporal-ui').image, 'temporalio/ui:2.34.0');
+    // One version each: compose's defaults are the releases set-up builds for the one-machine cluster.
+    const setupText = readFileSync(repoPath('scripts/setup.cjs'), 'utf8');
+    const server = /^const TEMPORAL_SERVER_VERSION = '([^']+)';$/m.exec(setupText)?.[1];
+    const ui = /^const TEMPORAL_UI_VERSION = '([^']+)';$/m.exec(setupText)?.[1];
+    assert.ok(server && ui, 'scripts/setup.cjs pins TEMPORAL_SERVER_VERSION and TEMPORAL_UI_VERSION');
+    assert.equal(server, '1.30.1');
+    assert.equal(service('temporal').image, `temporalio/server:${server}`);
+    assert.equal(service('temporal-admin-tools').image, `temporalio/admin-tools:${server}`);
+    assert.equal(service('temporal-create-namespace').image, `temporalio/admin-tools:${server}`);
+    assert.equal(service('temporal-ui').image, `temporalio/ui:${ui}`);
     assert.equal(service('postgresql').image, 'postgres:16');
   });
 

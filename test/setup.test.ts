@@ -127,4 +127,36 @@ describe('set-up of system packages', () => {
     assert.match(bad.stderr, /^setup: BBOLT_CLI=.*no-such-bbolt does not run$/m);
     assert.equal(existsSync(other), false, 'the command did not run');
   });
+
+  test('cluster tools: npm test never builds or names them; test:cluster gets the server, schema tool and UI server at the pinned versions, PostgreSQL and the server module\'s schema', async (t) => {
+    const names = ['TEMPORAL_SERVER_BIN', 'TEMPORAL_SQL_TOOL', 'TEMPORAL_UI_SERVER', 'TEMPORAL_SERVER_SOURCE', 'TEMPORAL_UI_SOURCE', 'POSTGRES_BIN_DIR'];
+    const run = (script: string, out: string) =>
+      execa(process.execPath, [join(root, 'scripts/setup.cjs'), process.execPath, '-e', `require('fs').writeFileSync(${JSON.stringify(out)}, JSON.stringify(Object.fromEntries(${JSON.stringify(names)}.map((k) => [k, process.env[k]]))))`], {
+        cwd: root,
+        reject: false,
+        env: { npm_lifecycle_event: script, ...Object.fromEntries(names.map((k) => [k, ''])) },
+      });
+    const plain = join(dir, 'cluster-test-ran');
+    const r = await run('test', plain);
+    assert.equal(r.exitCode, 0, r.stderr);
+    assert.doesNotMatch(r.stderr, /building the Temporal (server|SQL|Web UI)/);
+    assert.deepEqual(Object.values(JSON.parse(await readFile(plain, 'utf8'))).filter(Boolean), [], 'npm test gets none of them');
+
+    const version = async (binary: string) => (existsSync(binary) ? (await execa(binary, ['--version'], { reject: false })).stdout : '');
+    const built = /version 1\.30\.1$/.test(await version(join(root, '.tools/bin/temporal-server'))) && /version 1\.30\.1$/.test(await version(join(root, '.tools/bin/temporal-sql-tool')))
+      && /version 2\.42\.1$/.test(await version(join(root, '.tools/bin/temporal-ui-server'))) && existsSync('/usr/lib/postgresql');
+    // npm test must not pay for the cluster's build: only a machine that already ran test:cluster checks the rest.
+    if (!built) return t.skip('the cluster tools are not built here (npm run test:cluster builds them)');
+    const marker = join(dir, 'cluster-ran');
+    const c = await run('test:cluster', marker);
+    assert.equal(c.exitCode, 0, c.stderr);
+    assert.doesNotMatch(c.stderr, /building the Temporal (server|SQL|Web UI)/, 'pinned versions present: no rebuild');
+    const env = JSON.parse(await readFile(marker, 'utf8')) as Record<string, string>;
+    assert.equal(env.TEMPORAL_SERVER_BIN, join(root, '.tools/bin/temporal-server'));
+    assert.equal(env.TEMPORAL_SQL_TOOL, join(root, '.tools/bin/temporal-sql-tool'));
+    assert.equal(env.TEMPORAL_UI_SERVER, join(root, '.tools/bin/temporal-ui-server'));
+    assert.ok(existsSync(join(env.TEMPORAL_SERVER_SOURCE!, 'schema/postgresql/v12/temporal/versioned')), env.TEMPORAL_SERVER_SOURCE);
+    assert.ok(existsSync(join(env.TEMPORAL_UI_SOURCE!, 'config/docker.yaml')), env.TEMPORAL_UI_SOURCE);
+    assert.ok(existsSync(join(env.POSTGRES_BIN_DIR!, 'initdb')), env.POSTGRES_BIN_DIR);
+  });
 });
