@@ -295,8 +295,8 @@ function ensureBbolt() {
 
 // The Temporal server docker-compose.yml runs (temporalio/server and admin-tools, test/compose.test.ts
 // checks they agree), built from the same release for the one-machine topology; and the Web UI
-// server the Temporal CLI v1.5.1 embeds, which compose's temporal-ui image runs too. Later UI tags
-// carry a replace directive, which `go install` refuses.
+// server the Temporal CLI v1.5.1 embeds, which compose's temporal-ui image runs too (v2.34.0, the
+// UI compose pinned before, has a replace directive in its go.mod, which `go install` refuses).
 const TEMPORAL_SERVER_VERSION = '1.30.1';
 const TEMPORAL_UI_VERSION = '2.42.1';
 
