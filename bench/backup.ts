@@ -19,12 +19,14 @@ import { MockActivityEnvironment } from '@temporalio/testing';
 import { execa } from 'execa';
 import { backupImages, backupSqlite, backupVolume, finishPack, packName, planBackup, pruneBackups, startPack, type PackFile } from '../src/activities/backup';
 import { updateHostFile } from '../src/host/host-file';
+import { inLanes } from '../src/workflows/lanes';
 import { backupInputs, BIG_REF, PROJECT, SCRATCH, SMALL_REF, type BackupInputs } from './backup-inputs';
 import { benchHostFile, type Variant } from './harness';
 
 export const OURS = 'ours: fullBackup steps';
 export const BARE = 'sqlite3 .backup + tar|sha256sum + podman save|sha256sum';
 export const BARE_WRITE = 'the same, outputs written (tee) + sync';
+export const BARE_LANES = 'the same written + sync, two at a time as ours';
 
 export interface CpuFigure {
   what: string;
@@ -89,12 +91,17 @@ export async function backupCase(): Promise<BackupCase | { skipped: string }> {
       lap('plan'); // plan = planBackup + startPack
       const { dir } = await step(env, startPack, { target, pack, sources: [inputs.db, ...inputs.volumes], imageBytes: details.reduce((s, d) => s + d.sizeBytes, 0), spaceMargin: SPACE_MARGIN });
       lap('plan');
-      const files: PackFile[] = [await step(env, backupSqlite, { db: inputs.db, packDir: dir, path: packName('sqlite', inputs.db, 0) })];
-      lap('sqlite');
-      for (const [i, v] of inputs.volumes.entries()) files.push(await step(env, backupVolume, { dir: v, packDir: dir, path: packName('volume', v, i) }));
-      lap('volumes');
-      files.push(await step(env, backupImages, { engine: 'podman' as const, images: facts.images.images, packDir: dir }));
-      lap('images');
+      // As fullBackup runs them: two parts at a time, the image save first; the manifest in the same order.
+      const parts = [
+        () => step(activity(), backupImages, { engine: 'podman' as const, images: facts.images!.images, packDir: dir }),
+        () => step(activity(), backupSqlite, { db: inputs.db, packDir: dir, path: packName('sqlite', inputs.db, 0) }),
+        ...inputs.volumes.map((v, i) => () => step(activity(), backupVolume, { dir: v, packDir: dir, path: packName('volume', v, i) })),
+      ];
+      const written = await inLanes(parts, 2);
+      const files: PackFile[] = [...written.slice(1), written[0]!];
+      lap('parts');
+      // Each part's own duration, while another part ran beside it.
+      for (const f of files) times[f.kind === 'volume' ? 'volumes' : f.kind] = (times[f.kind === 'volume' ? 'volumes' : f.kind] ?? 0) + f.durationMs;
       const manifest = { pack, createdAt: new Date().toISOString(), files, images: details, imageSource: facts.images.source, imageAttempts: facts.images.attempts };
       await step(env, finishPack, { target, pack, manifest });
       await step(env, pruneBackups, { target, keep: 100 });
@@ -115,27 +122,41 @@ export async function backupCase(): Promise<BackupCase | { skipped: string }> {
     const r = await execa('bash', ['-c', `set -o pipefail; "$@" | ${out ? 'tee -- "$OUT" | ' : ''}sha256sum`, 'bash', producer, ...args], { env: { ...env, OUT: out ?? '' } });
     return r.stdout.slice(0, 64);
   };
-  const bare = (write: boolean): Variant => ({
-    name: write ? BARE_WRITE : BARE,
+  /** The bare tools on the same inputs: hashing only, or writing (tee) and syncing too; in sequence, or two at a time as ours. */
+  const bare = (write: boolean, lanes: 1 | 2): Variant => ({
+    name: lanes === 2 ? BARE_LANES : write ? BARE_WRITE : BARE,
     run: async () => {
       const out = join(work, 'bare');
       await mkdir(join(out, 'volumes'), { recursive: true });
-      const { times, lap } = laps();
-      await execa('sqlite3', ['-batch', '-bail', inputs.db, `.backup '${join(local, 'bare.db')}'`]);
-      if (write) await execa('cp', ['--', join(local, 'bare.db'), join(out, 'app.db')]);
-      lap('sqlite');
-      for (const [i, v] of inputs.volumes.entries()) {
-        const name = v.replace(/^.*\//, '');
-        bareSums[`volume-${i}`] = await hashed('tar', ['--create', '--file=-', `--directory=${v.slice(0, -name.length - 1)}`, '--', name], write ? join(out, 'volumes', `${i}.tar`) : undefined, { LC_ALL: 'C' });
-      }
-      lap('volumes');
       const stage = join(work, 'bare-stage');
       await mkdir(stage, { recursive: true });
-      bareSums.images = await hashed(podmanBin, [...podmanGlobals, 'save', '-m', '--', BIG_REF], write ? join(out, 'images.tar') : undefined, { TMPDIR: stage });
-      lap('images');
+      const times: Record<string, number> = {};
+      /** One part, its own time added under `name`. */
+      const timed = (name: string, run: () => Promise<unknown>) => async () => {
+        const t = performance.now();
+        await run();
+        times[name] = (times[name] ?? 0) + performance.now() - t;
+      };
+      const parts = [
+        timed('images', async () => {
+          bareSums.images = await hashed(podmanBin, [...podmanGlobals, 'save', '-m', '--', BIG_REF], write ? join(out, 'images.tar') : undefined, { TMPDIR: stage });
+        }),
+        timed('sqlite', async () => {
+          await execa('sqlite3', ['-batch', '-bail', inputs.db, `.backup '${join(local, 'bare.db')}'`]);
+          if (write) await execa('cp', ['--', join(local, 'bare.db'), join(out, 'app.db')]);
+        }),
+        ...inputs.volumes.map((v, i) => timed('volumes', async () => {
+          const name = v.replace(/^.*\//, '');
+          bareSums[`volume-${i}`] = await hashed('tar', ['--create', '--file=-', `--directory=${v.slice(0, -name.length - 1)}`, '--', name], write ? join(out, 'volumes', `${i}.tar`) : undefined, { LC_ALL: 'C' });
+        })),
+      ];
+      let t = performance.now();
+      await inLanes(parts, lanes);
+      times.parts = performance.now() - t;
       if (write) {
+        t = performance.now();
         await execa('sync', ['--', join(out, 'app.db'), ...inputs.volumes.map((_, i) => join(out, 'volumes', `${i}.tar`)), join(out, 'images.tar'), out]);
-        lap('finish');
+        times.finish = performance.now() - t;
       }
       return times;
     },
@@ -221,7 +242,7 @@ export async function backupCase(): Promise<BackupCase | { skipped: string }> {
   return {
     inputs,
     packBytes: () => packBytes,
-    variants: [ours, bare(false), bare(true)],
+    variants: [ours, bare(false, 1), bare(true, 1), bare(true, 2)],
     sameBytes,
     cpuWhileWaiting,
     cleanup: () => rm(work, { recursive: true, force: true }),

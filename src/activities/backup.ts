@@ -149,15 +149,20 @@ export async function backupSqlite(args: { db: string; packDir: string; path: st
   const local = await mkdtemp(join(tmpdir(), 'runbook-sqlite-'));
   try {
     const copy = join(local, 'backup.db');
-    let copied = -1;
+    let backedUp = -1;
     // Heartbeats only while the copy grows: a backup that stops moving is retried.
-    await sqliteOnlineBackup(args.db, copy, { signal, onProgress: (bytes) => bytes > copied && reportProgress({ backingUp: args.db, bytes: (copied = bytes) }) });
-    // A read of our own local copy: bounded, so a timer's heartbeats are enough.
-    const check = await heartbeatWhile(integrityCheck(copy, { signal }), { checking: args.db });
-    if (!check.ok) throw verificationFailed(`the online backup of ${args.db} fails integrity_check: ${check.messages.slice(0, 3).join('; ')}`);
+    await sqliteOnlineBackup(args.db, copy, { signal, onProgress: (bytes) => bytes > backedUp && reportProgress({ backingUp: args.db, bytes: (backedUp = bytes) }) });
     const dest = join(args.packDir, args.path);
     await rm(dest, { force: true }); // ours: an earlier attempt's
-    const { bytes, sha256 } = await copyHashed(copy, dest, signal);
+    // The check and the copy both only read our local copy, so they run side by side (sqlite3 on one
+    // core, the hash on the other); a copy that fails the check is removed from the pack again. The
+    // check is a bounded local read, so a timer's heartbeats are enough for it.
+    const [check, copied] = await Promise.allSettled([heartbeatWhile(integrityCheck(copy, { signal }), { checking: args.db }), copyHashed(copy, dest, signal)]);
+    if (check.status === 'rejected' || copied.status === 'rejected' || !check.value.ok) await rm(dest, { force: true });
+    if (check.status === 'rejected') throw check.reason;
+    if (!check.value.ok) throw verificationFailed(`the online backup of ${args.db} fails integrity_check: ${check.value.messages.slice(0, 3).join('; ')}`);
+    if (copied.status === 'rejected') throw copied.reason;
+    const { bytes, sha256 } = copied.value;
     return { path: args.path, source: args.db, kind: 'sqlite', bytes, sha256, durationMs: Date.now() - started };
   } finally {
     await rm(local, { recursive: true, force: true });
