@@ -14,7 +14,8 @@ import { execa, type ResultPromise } from 'execa';
 import { loadConfig } from './config';
 import { logger } from './logger';
 import { superviseDevServer, type SupervisedDevServer } from './platform/dev-server';
-import { loadHostFile, updateHostFile } from './host/host-file';
+import { loadHostFile } from './host/host-file';
+import { spawnStackWorker, stopWorker, writeDevHostFile } from './stack-hosts';
 import { runbooks } from './workflows/inputs';
 import { resolveTarget } from './workflows/targets';
 
@@ -37,23 +38,7 @@ async function hostFile(): Promise<string> {
   if (process.env.RUNBOOK_SERVICES_FILE) return process.env.RUNBOOK_SERVICES_FILE;
   const path = `${varDir}/host/services.json`;
   await mkdir(`${varDir}/host`, { recursive: true });
-  await updateHostFile(path, (file) => ({
-    ...file,
-    trust: 'development',
-    allowInlineServices: false,
-    dataRoots: [`${varDir}/demo`],
-    services: {
-      ...file.services,
-      'demo-api': {
-        adapter: 'exec',
-        start: [process.execPath, `${root}demo/http-service.mjs`, '--port', '8091'],
-        pidFile: `${varDir}/demo/demo-api.pid`,
-        logFile: `${varDir}/demo/demo-api.log`,
-        health: { url: 'http://127.0.0.1:8091/health', expectStatus: 200 },
-        checks: { root: { url: 'http://127.0.0.1:8091/', expectStatus: 200, bodyMatch: '"pid"' } },
-      },
-    },
-  }));
+  await writeDevHostFile(path, { dataRoots: [`${varDir}/demo`], demoDir: `${varDir}/demo`, demoPort: 8091 });
   return path;
 }
 
@@ -124,14 +109,7 @@ async function main(): Promise<void> {
   const config = { ...loadConfig(), address: server.address, uiUrl: server.uiUrl! };
   await keepHistory(config.address, config.namespace);
   const servicesFile = await hostFile();
-  const worker: ResultPromise = execa(process.execPath, ['--import', 'tsx', 'src/worker.ts'], {
-    cwd: root,
-    env: { TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, RUNBOOK_SERVICES_FILE: servicesFile },
-    stdin: 'ignore',
-    stdout: 'inherit',
-    stderr: 'inherit',
-    reject: false,
-  });
+  const worker = spawnStackWorker({ TEMPORAL_ADDRESS: config.address, TEMPORAL_UI_URL: config.uiUrl, RUNBOOK_SERVICES_FILE: servicesFile });
 
   const chat = await chatOpsFiles();
   const chatops: ResultPromise = execa(process.execPath, ['--import', 'tsx', 'src/chatops/main.ts'], {
@@ -182,10 +160,7 @@ async function main(): Promise<void> {
     stopping = true;
     chatops.kill('SIGTERM');
     await chatops;
-    worker.kill('SIGTERM');
-    const killTimer = setTimeout(() => worker.kill('SIGKILL'), 20_000);
-    await worker;
-    clearTimeout(killTimer);
+    await stopWorker(worker);
     await server.stop();
     logger.info('stack stopped');
     process.exit(code);

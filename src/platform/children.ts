@@ -2,7 +2,7 @@
 // server, the UI): each writes to its own log file in the cluster folder, and a failure names the
 // step and ends with the last lines that child wrote, so nobody has to go looking.
 import { closeSync, openSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { readFile, realpath, stat } from 'node:fs/promises';
 import { execa, type ResultPromise } from 'execa';
 
 export interface ChildOptions {
@@ -12,6 +12,8 @@ export interface ChildOptions {
   /** Run as this user (root starting PostgreSQL, which refuses to run as root). */
   uid?: number;
   gid?: number;
+  /** Its own process group: a terminal's Ctrl-C then reaches only us, and we stop it in order. */
+  detached?: boolean;
 }
 
 /** The last `lines` lines of a log file, or a note that there is none. */
@@ -72,3 +74,20 @@ export async function waitUntil(step: string, log: string, probe: () => Promise<
     await new Promise((r) => setTimeout(r, 250));
   }
 }
+
+/**
+ * Ends what an earlier run of this folder, killed before it could stop its children, left running:
+ * the pid in `pidFile`, if `isOurs(pid)` (a pid may have been reused since).
+ */
+export async function endLeftover(pidFile: string, isOurs: (pid: number) => Promise<boolean>): Promise<void> {
+  const pid = Number((await readFile(pidFile, 'utf8').catch(() => '')).trim());
+  if (!(pid > 1) || !(await isOurs(pid).catch(() => false))) return;
+  process.kill(pid, 'SIGKILL');
+  while (await stat(`/proc/${pid}`).then(() => true, () => false)) await new Promise((r) => setTimeout(r, 50));
+}
+
+/** For endLeftover: the process runs `binary`. */
+export const runsBinary = (binary: string) => async (pid: number) => (await realpath(`/proc/${pid}/exe`)) === (await realpath(binary));
+
+/** For endLeftover: the process's environment holds `entry` (NAME=value). */
+export const hasEnv = (entry: string) => async (pid: number) => (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').includes(entry);

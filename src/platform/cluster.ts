@@ -12,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
 import type { ResultPromise } from 'execa';
 import { logger } from '../logger';
-import { runStep, spawnLogged, waitUntil } from './children';
+import { endLeftover, runsBinary, runStep, spawnLogged, waitUntil } from './children';
 import { composeEnvironment, composeScript, COMPOSE_FILE } from './compose';
 import { freePort } from './dev-server';
 import { startPostgres, type Postgres } from './postgres';
@@ -26,6 +26,11 @@ const NAMESPACE = 'default';
 export interface ClusterOptions {
   /** Cluster folder (database, logs); omitted: a temp folder that stop() removes. Reused if present. */
   dir?: string;
+  /**
+   * Server and UI in process groups of their own (npm run stack:cluster), so a terminal's Ctrl-C
+   * reaches the stack, which stops workers first. Otherwise they die with this process.
+   */
+  detach?: boolean;
   ui?: boolean;
   composeFile?: string;
 }
@@ -168,7 +173,9 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     let namespaceReady = false;
     const startServer = async () => {
       // No --config: the server renders its embedded template from this environment, as in the image.
-      serverChild = spawnLogged(serverLog, serverBin, ['start'], { env: serverEnv, cwd: dir });
+      await endLeftover(join(dir, 'temporal-server.pid'), runsBinary(serverBin));
+      serverChild = spawnLogged(serverLog, serverBin, ['start'], { env: serverEnv, cwd: dir, detached: options.detach });
+      await writeFile(join(dir, 'temporal-server.pid'), `${serverChild.pid}\n`);
       await waitUntil('Temporal server start', serverLog, () => frontendServes(address, namespaceReady ? NAMESPACE : undefined), { child: serverChild, timeoutMs: 180_000 });
     };
     await startServer();
@@ -196,10 +203,14 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       uiUrl = `http://127.0.0.1:${uiPort}`;
       const uiRoot = await uiConfig(join(dir, 'ui'));
       const uiLog = join(logs, 'temporal-ui.log');
-      uiChild = spawnLogged(uiLog, required('TEMPORAL_UI_SERVER'), ['--root', uiRoot, '--env', 'docker', 'start'], {
+      const uiBin = required('TEMPORAL_UI_SERVER');
+      await endLeftover(join(dir, 'temporal-ui.pid'), runsBinary(uiBin));
+      uiChild = spawnLogged(uiLog, uiBin, ['--root', uiRoot, '--env', 'docker', 'start'], {
         env: { ...composeEnvironment('temporal-ui', composeFile), TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(uiPort), TEMPORAL_CORS_ORIGINS: `http://localhost:${uiPort},${uiUrl}` },
         cwd: dir,
+        detached: options.detach,
       });
+      await writeFile(join(dir, 'temporal-ui.pid'), `${uiChild.pid}\n`);
       await waitUntil('Temporal UI start', uiLog, async () => (await fetch(`${uiUrl}/`, { signal: AbortSignal.timeout(2000) })).ok, { child: uiChild, timeoutMs: 60_000 });
       uiMs = Date.now() - t;
       log.info({ uiUrl, uiPid: uiChild.pid, ms: uiMs }, 'Temporal UI ready');
