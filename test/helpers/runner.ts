@@ -1,0 +1,32 @@
+// What `npm test` (test/run.ts) and `npm run test:cluster` (test/run-cluster.ts) share: the workflow
+// bundle built once per run, the test files picked by substrings, and node's test runner over them.
+import { readdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import { execa } from 'execa';
+
+export const root = fileURLToPath(new URL('../..', import.meta.url));
+
+/** Bundles src/workflows once into `dir`; workers get it as RUNBOOK_WORKFLOW_BUNDLE. */
+export async function buildBundle(dir: string): Promise<string> {
+  const { code } = await bundleWorkflowCode({ workflowsPath: join(root, 'src/workflows/index.ts') });
+  const path = join(dir, 'workflow-bundle.cjs');
+  await writeFile(path, code);
+  return path;
+}
+
+/** test/<under>/**\/*.test.ts whose path holds every filter, minus those `skip` names; sorted. */
+export async function testFiles(under: string, filters: string[], skip: (relative: string) => boolean = () => false): Promise<string[]> {
+  return (await readdir(join(root, 'test', under), { recursive: true }))
+    .map((f) => join(under, f))
+    .filter((f) => f.endsWith('.test.ts') && !skip(f) && filters.every((filter) => f.includes(filter)))
+    .sort()
+    .map((f) => join('test', f));
+}
+
+/** Node's test runner over `files`, one file at a time (2 cores); resolves to its exit code. */
+export async function runTests(files: string[], env: Record<string, string | undefined>): Promise<number> {
+  const result = await execa(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { cwd: root, env, stdio: 'inherit', reject: false });
+  return result.exitCode ?? 1;
+}
