@@ -140,3 +140,29 @@ test('a run addressed to gamma, which no worker serves: refused at start, and if
   assert.ok(Date.now() - began < 60_000, `failed at its limit, not later (${Date.now() - began} ms)`);
   assert.deepEqual(await Promise.all(Object.values(bed.hosts).map((h) => tree(h.dir))), snapshots, 'nothing changed on alpha or beta');
 });
+
+test('the handles fault tests use: server SIGKILL and start on the same database, PostgreSQL stop and start, alpha\'s worker SIGKILL and start; then a run on alpha still succeeds', { timeout: 180_000 }, async () => {
+  const { alpha } = bed.hosts;
+  const serverPid = bed.cluster.server.pid!;
+  await bed.cluster.server.kill();
+  assert.equal(bed.cluster.server.pid, undefined);
+  assert.throws(() => process.kill(serverPid, 0), 'the server process is gone');
+  await bed.cluster.server.start();
+  assert.notEqual(bed.cluster.server.pid, serverPid);
+
+  const pgPid = bed.cluster.postgres.pid!;
+  await bed.cluster.postgres.stop();
+  assert.equal(bed.cluster.postgres.pid, undefined);
+  await bed.cluster.postgres.start();
+  assert.notEqual(bed.cluster.postgres.pid, pgPid);
+
+  const workerPid = alpha.pid!;
+  await alpha.kill();
+  assert.equal(alpha.pid, undefined);
+  await alpha.start();
+  assert.notEqual(alpha.pid, workerPid);
+
+  const run = await startRunbook(bed.client, bed.config, 'serviceRestart', { mode: 'apply', approval: 'auto', service: 'demo-api', host: 'alpha', hostWaitTimeout: '60s' }, { requestedBy: 'alice', origin: 'test' });
+  const finished = await waitForReport(run.handle);
+  assert.equal(finished.report?.outcome, 'Succeeded', finished.error);
+});
