@@ -11,11 +11,14 @@ export interface CliResult {
   stderr: string;
 }
 
-/** `runbook …args` for `config`'s task queue; never throws, the exit code is part of the result. */
-export async function runCli(config: Config, args: string[], options: { input?: string } = {}): Promise<CliResult> {
+/**
+ * `runbook …args` for `config`'s task queue; never throws, the exit code is part of the result.
+ * `options.env` adds variables (e.g. TEMPORAL_ADDRESS for another server than the test run's).
+ */
+export async function runCli(config: Config, args: string[], options: { input?: string; env?: Record<string, string> } = {}): Promise<CliResult> {
   const { exitCode, stdout, stderr } = await execa(process.execPath, ['bin/runbook.js', ...args], {
     cwd: repoRoot,
-    env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue },
+    env: { ...process.env, RUNBOOK_TASK_QUEUE: config.taskQueue, ...options.env },
     reject: false,
     timeout: 120_000,
     input: options.input ?? '',
