@@ -3,15 +3,15 @@
 // files. "Not copied again" and "not read again" are read from the disk: a file restored before the
 // kill keeps its inode and mtime, and its atime shows whether the retry opened it to check it again.
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import type { Client } from '@temporalio/client';
-import { getProgress, startRunbook, waitForReport } from '../../src/client';
+import { startRunbook, waitForReport } from '../../src/client';
 import type { Config } from '../../src/config';
 import { buildLanceIncident, type LanceIncident } from '../../src/demo/lance-incident';
 import { diagnoseLance } from '../../src/engines/lance/doctor';
-import { waitFor } from '../helpers/service';
+import { assertCopiedOnceButInFlight, assertMatchesLfsObjects, assertNoTempFiles, assertNotRewritten, onDisk, restoredNow, waitForRestored, watchCopies } from '../helpers/restore-evidence';
 import { testClient, testConfig } from '../helpers/temporal';
 import { spawnWorker, type WorkerProcess } from '../helpers/worker-process';
 
@@ -51,19 +51,9 @@ async function assertAtimeKept(near: string): Promise<void> {
   }
 }
 
-interface OnDisk {
-  ino: bigint;
-  mtimeNs: bigint;
-  atimeNs: bigint;
-}
-
-const onDisk = async (path: string): Promise<OnDisk> => {
-  const s = await stat(path, { bigint: true });
-  return { ino: s.ino, mtimeNs: s.mtimeNs, atimeNs: s.atimeNs };
-};
-
 test('a worker killed with SIGKILL mid-restore: the run completes, every file verified, none copied twice or re-read, no temp files', async () => {
   const first = await spawnWorker(config, workers);
+  const copies = watchCopies(incident);
   const run = await startRunbook(client, config, 'lanceRestore', {
     mode: 'apply',
     approval: 'auto',
@@ -73,22 +63,15 @@ test('a worker killed with SIGKILL mid-restore: the run completes, every file ve
     restorePauseMs: 40, // ~12 s for 295 files: time to kill the worker in the middle
   }, { requestedBy: 'alice', origin: 'test' });
 
-  await waitFor('the restore to be under way', async () => {
-    const step = (await getProgress(client, run.workflowId).catch(() => undefined))?.steps.find((s) => s.name === 'restore files from LFS');
-    return ((step?.lastHeartbeat as { done?: number } | undefined)?.done ?? 0) >= 40;
-  }, 60_000);
+  await waitForRestored(client, run.workflowId, 40);
   first.process.kill('SIGKILL');
   await first.process;
   const killedAtNs = BigInt(Date.now()) * 1_000_000n;
 
   // The files in place at the kill: restored (and verified) by the first worker.
-  const data = join(incident.tableDir, 'data');
-  const present = new Set(await readdir(data));
-  const missingNames = incident.missingFiles.map((f) => f.replace(/^data\//, ''));
-  const restoredBeforeKill = missingNames.filter((name) => present.has(name));
+  const atKill = await restoredNow(incident);
+  const restoredBeforeKill = [...atKill.restored.keys()];
   assert.ok(restoredBeforeKill.length > 0 && restoredBeforeKill.length < 295, `killed mid-restore (${restoredBeforeKill.length} of 295 restored)`);
-  const beforeRetry = new Map<string, OnDisk>();
-  for (const name of restoredBeforeKill) beforeRetry.set(name, await onDisk(join(data, name)));
 
   await spawnWorker(config, workers);
   const { report, error } = await waitForReport(run.handle);
@@ -97,17 +80,18 @@ test('a worker killed with SIGKILL mid-restore: the run completes, every file ve
   assert.ok(restore.attempts >= 2, `the restore step was retried (attempts ${restore.attempts})`);
   assert.deepEqual(report!.steps.find((s) => s.name === 'verify table')!.evidence, { version: 421, countRows: 386, scannedRows: 386 });
 
-  // Not copied twice: each file restored before the kill is the same inode, never rewritten.
-  for (const [name, was] of beforeRetry) {
-    const now = await onDisk(join(data, name));
-    assert.equal(now.ino, was.ino, `${name} restored before the kill was not replaced (inode)`);
-    assert.equal(now.mtimeNs, was.mtimeNs, `${name} restored before the kill was not rewritten (mtime)`);
-  }
+  // Not copied twice: each file restored before the kill is the same inode, never rewritten, and
+  // only the copies in flight at the kill (temp files, not in place) were made again.
+  await assertNotRewritten(incident, atKill);
+  copies.close();
+  const twice = assertCopiedOnceButInFlight(incident, copies, atKill);
+  assert.deepEqual(twice.sort(), [...atKill.staged].sort(), 'copied again: exactly the files staged at the kill');
 
   // Not read again: the retry resumed after the files the last heartbeat confirmed. A retry that
   // checks a file again reads it before it restores the files after it, so its atime falls between
   // the kill and the last file restored after the kill (the table's verification reads later).
-  const restoredAfterKill = missingNames.filter((name) => !beforeRetry.has(name));
+  const data = join(incident.tableDir, 'data');
+  const restoredAfterKill = incident.missingFiles.map((f) => f.replace(/^data\//, '')).filter((name) => !atKill.restored.has(name));
   let lastRestoredNs = 0n;
   for (const name of restoredAfterKill) {
     const s = await stat(join(data, name), { bigint: true });
@@ -116,10 +100,10 @@ test('a worker killed with SIGKILL mid-restore: the run completes, every file ve
   const atimes = await Promise.all(restoredBeforeKill.map(async (name) => [name, (await onDisk(join(data, name))).atimeNs] as const));
   const reread = atimes.filter(([, atimeNs]) => atimeNs > killedAtNs && atimeNs <= lastRestoredNs).map(([name]) => name);
   const skipped = restoredBeforeKill.length - reread.length;
-  process.stderr.write(`lance-crash: ${restoredBeforeKill.length} files restored before the kill; the retry read ${reread.length} of them again and skipped ${skipped}\n`);
+  process.stderr.write(`lance-crash: ${restoredBeforeKill.length} files restored before the kill; the retry read ${reread.length} of them again and skipped ${skipped}; ${twice.length} staged at the kill were copied again\n`);
   assert.ok(skipped > 0, `the retry resumed after the heartbeated files: it read all ${restoredBeforeKill.length} files restored before the kill again`);
 
-  const files = await readdir(data);
-  assert.deepEqual(files.filter((f) => f.includes('.restore-tmp-')), [], 'no temp files left');
+  await assertNoTempFiles(incident);
+  await assertMatchesLfsObjects(incident);
   assert.equal((await diagnoseLance(incident.tableDir)).healthy, true);
 });
