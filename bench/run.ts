@@ -24,6 +24,11 @@
 //                   steps in one process vs sqlite3 .backup + tar|sha256sum + podman save|sha256sum, and
 //                   vs the same writing their outputs + sync; also our CPU while a step waits on a
 //                   child that produces nothing (silent engine, engine at EOF, tar stopped) vs idle
+//   load            500 serviceRestart plan runs on hosts alpha and beta submitted at once, then 50 apply
+//                   runs on 50 live demo services, on the cluster (PostgreSQL + Temporal server) and on
+//                   the dev server in this run (2 rounds, cluster/dev/dev/cluster): runs/s, p50/p95
+//                   start-to-close, the ratio cluster/dev server, history events and bytes per run, CPU
+//                   per run of the server, PostgreSQL and the workers; none lost, duplicated or left open
 import { execa } from 'execa';
 import { interleave, machineState, median, ms, ratio, spread, table, type Samples } from './harness';
 import { doctorCase, LIST_ONLY, OPEN_LIST, OURS as DOCTOR_OURS } from './doctor';
@@ -33,8 +38,9 @@ import { dataBytes, IN_PROCESS, orchestrationCase, WORKFLOW } from './orchestrat
 import { OURS as WAL_OURS, PIECE_BYTES, READ_CRC, READ_CRC_OVERLAP, STORE_KEYS, walCase } from './logstore';
 import { BBOLT, bboltCase, OURS as BBOLT_OURS, OURS_CHECK as BBOLT_OURS_CHECK } from './bbolt';
 import { BARE, BARE_LANES, BARE_WRITE, backupCase, OURS as BACKUP_OURS } from './backup';
+import { loadSection } from './load';
 
-const SECTIONS = ['doctor', 'doctor-wal', 'doctor-bbolt', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration', 'backup'] as const;
+const SECTIONS = ['doctor', 'doctor-wal', 'doctor-bbolt', 'restore', 'restore-bytes', 'restore-2g', 'pointers', 'orchestration', 'backup', 'load'] as const;
 const asked = process.argv.slice(2).filter((a) => !a.startsWith('-'));
 const unknown = asked.filter((a) => !(SECTIONS as readonly string[]).includes(a));
 if (unknown.length) {
@@ -76,6 +82,7 @@ const plan = {
   pointers: { count: 3000, rounds: 9, warmup: 1 },
   orchestration: { rowBytes: 678_741, rounds: 5, warmup: 1 },
   backup: { rounds: 3, warmup: 0, cpuWindowMs: 4000 },
+  load: { plan: 500, apply: 50, rounds: 2 },
 };
 
 const started = performance.now();
@@ -314,9 +321,17 @@ if (runs('backup')) {
   }
 }
 
+// --- load -------------------------------------------------------------------------------------
+let loadTable: string[][] | undefined;
+if (runs('load')) {
+  const l = await loadSection(plan.load, log);
+  loadTable = l.table;
+  summary.push(...l.summary);
+}
+
 console.log('');
-console.log(table(rows));
-console.log('');
+if (rows.length > 1) console.log(`${table(rows)}\n`);
+if (loadTable) console.log(`${table(loadTable)}\n`);
 for (const line of summary) console.log(line);
 console.log('');
 if (runs('restore') || runs('restore-bytes') || runs('restore-2g')) {
