@@ -9,6 +9,7 @@
 //          process each, started before the timed part by the exec adapter the runbook drives, so
 //          every apply run is a real restart (stop, wait down, start, wait healthy, smoke check)
 import { readFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import proto from '@temporalio/proto';
@@ -16,7 +17,6 @@ import { serviceControl } from '../../src/activities/services/index';
 import { startRunbook } from '../../src/client';
 import type { Config } from '../../src/config';
 import { updateHostFile } from '../../src/host/host-file';
-import { freePort } from '../../src/platform/dev-server';
 import { demoApiEntry } from '../../src/stack-hosts';
 import { RunbookOutcome } from '../../src/workflows/names';
 import { pidInFile, waitFor } from './service';
@@ -45,10 +45,22 @@ export interface LoadServices {
 
 const idOf = (host: string, service: string) => `serviceRestart:${host}/${service}`;
 
-/** Distinct free ports (freePort may hand one out twice when asked in a row). */
+/**
+ * Distinct free ports in 12000-19999: below the kernel's ephemeral range (32768+), so none of the
+ * hundreds of outgoing connections a load run opens takes one before its service listens, and apart
+ * from the cluster's own picks (20000-31999).
+ */
 async function distinctPorts(n: number): Promise<number[]> {
   const ports = new Set<number>();
-  while (ports.size < n) ports.add(await freePort());
+  while (ports.size < n) {
+    const port = 12_000 + Math.floor(Math.random() * 8_000);
+    const free = await new Promise<boolean>((resolve) => {
+      const probe = createServer();
+      probe.once('error', () => resolve(false));
+      probe.listen(port, '127.0.0.1', () => probe.close(() => resolve(true)));
+    });
+    if (free) ports.add(port);
+  }
   return [...ports];
 }
 
@@ -93,7 +105,12 @@ export async function startLoadServices(runs: LoadRun[]): Promise<void> {
     await serviceControl({ adapter: 'exec', name: r.service, start: r.start!, pidFile: r.pidFile!, logFile: r.logFile, stopTimeoutSeconds: 10 }).start();
   });
   const health = (r: LoadRun) => r.start![r.start!.indexOf('--port') + 1];
-  await inBatches(runs, 10, (r) => waitFor(`${r.service} to answer`, async () => (await fetch(`http://127.0.0.1:${health(r)}/health`).catch(() => undefined))?.ok === true, 60_000));
+  await inBatches(runs, 10, async (r) => {
+    const answers = async () => (await fetch(`http://127.0.0.1:${health(r)}/health`).catch(() => undefined))?.ok === true;
+    await waitFor(`${r.service} to answer`, answers, 60_000).catch(async (err: Error) => {
+      throw new Error(`${err.message}; its log ${r.logFile}: ${(await readFile(r.logFile!, 'utf8').catch(() => '')).slice(-500)}`);
+    });
+  });
 }
 
 /** Kills each apply service's process group (SIGKILL), as its pidfile names it now. */
