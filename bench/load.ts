@@ -196,13 +196,13 @@ export async function loadSection(options: { plan: number; apply: number; rounds
   } finally {
     await rm(work, { recursive: true, force: true });
   }
-  const table = [['topology', 'phase', 'runs', 'runs/s', 'p50 ms', 'p95 ms', 'submit ms', 'all closed ms', 'events/run', 'bytes/run', 'CPU ms/run: temporal', 'postgres', 'workers']];
+  const table = [['topology', 'phase', 'runs', 'runs/s', 'p50 ms', 'p95 ms', 'max ms', 'submit ms', 'all closed ms', 'events/run', 'bytes/run', 'CPU ms/run: temporal', 'postgres', 'workers']];
   const summary: string[] = [];
   for (const phase of ['plan', 'apply'] as const) {
     for (const topology of TOPOLOGIES) {
       for (const r of results.filter((x) => x.topology === topology)) {
         const p = r[phase];
-        table.push([topology, phase, String(p.runs), p.runsPerSecond.toFixed(1), String(p.p50Ms), String(p.p95Ms), String(p.submitMs), String(p.wallMs), mean(p.history.events).toFixed(1), mean(p.history.bytes).toFixed(0), cpuMs(p, 'temporal'), cpuMs(p, 'postgres'), cpuMs(p, 'workers')]);
+        table.push([topology, phase, String(p.runs), p.runsPerSecond.toFixed(1), String(p.p50Ms), String(p.p95Ms), String(p.maxMs), String(p.submitMs), String(p.wallMs), mean(p.history.events).toFixed(1), mean(p.history.bytes).toFixed(0), cpuMs(p, 'temporal'), cpuMs(p, 'postgres'), cpuMs(p, 'workers')]);
         const bad = p.problems;
         summary.push(`${bad.length ? 'FAIL' : 'PASS'} load ${topology} ${phase}: ${p.runs} of ${options[phase]} runs, each listed once, closed ${phase === 'plan' ? 'Planned' : 'Succeeded'}, found by ID, none open${bad.length ? `: ${bad.slice(0, 5).join('; ')}${bad.length > 5 ? ` (+${bad.length - 5} more)` : ''}` : ''}${p.rechecks ? ` (visibility's list lagged its counts ${p.rechecks} times)` : ''}`);
       }
@@ -216,7 +216,8 @@ export async function loadSection(options: { plan: number; apply: number; rounds
         `p50 ${(m(cluster, (r) => r.p50Ms) / m(dev, (r) => r.p50Ms)).toFixed(2)}x, p95 ${(m(cluster, (r) => r.p95Ms) / m(dev, (r) => r.p95Ms)).toFixed(2)}x; means of ${options.rounds} round(s)` +
         `${ratio <= LOAD_RATIO_LIMIT ? '' : ` (more than ${LOAD_RATIO_LIMIT}x: look into it)`}`,
     );
-    const h = TOPOLOGIES.map((t) => `${t} ${m(of(t), (r) => mean(r.history.events)).toFixed(1)} events, ${m(of(t), (r) => mean(r.history.bytes)).toFixed(0)} bytes`);
+    const range = (t: Topology) => `${Math.min(...of(t).map((r) => r.events[0]))}-${Math.max(...of(t).map((r) => r.events[1]))}`;
+    const h = TOPOLOGIES.map((t) => `${t} ${m(of(t), (r) => mean(r.history.events)).toFixed(1)} events, ${m(of(t), (r) => mean(r.history.bytes)).toFixed(0)} bytes (every run: ${range(t)} events)`);
     summary.push(`     load ${phase} history per run (fetchHistory of ${of('cluster')[0]!.history.runs} runs per round, protobuf-encoded): ${h.join('; ')}`);
   }
   summary.push(`     load set-up (not timed): ${results.map((r) => `${r.topology} ${(r.setupMs / 1000).toFixed(1)} s`).join(', ')}`);

@@ -19,7 +19,7 @@ let services: LoadServices;
 
 const figures = (phase: Phase) => {
   const f = phaseFigures(phase);
-  return `${f.runs} ${phase.mode} runs: ${f.runsPerSecond.toFixed(1)} runs/s (submitted in ${f.submitMs} ms, all closed ${f.wallMs} ms after the first start), start-to-close p50 ${f.p50Ms} ms, p95 ${f.p95Ms} ms`;
+  return `${f.runs} ${phase.mode} runs: ${f.runsPerSecond.toFixed(1)} runs/s (submitted in ${f.submitMs} ms, all closed ${f.wallMs} ms after the first start), start-to-close p50 ${f.p50Ms} ms, p95 ${f.p95Ms} ms, max ${f.maxMs} ms; ${f.events.join('-')} events per run`;
 };
 
 async function pidOf(pidFile: string): Promise<number | undefined> {

@@ -232,8 +232,11 @@ export interface PhaseFigures {
   runsPerSecond: number;
   p50Ms: number;
   p95Ms: number;
+  maxMs: number;
   submitMs: number;
   wallMs: number;
+  /** Fewest and most history events of any run (visibility's historyLength): retries or timed-out tasks show here. */
+  events: [number, number];
 }
 
 export function phaseFigures(phase: Phase): PhaseFigures {
@@ -242,8 +245,10 @@ export function phaseFigures(phase: Phase): PhaseFigures {
     runsPerSecond: phase.listed.length / (phase.wallMs / 1000),
     p50Ms: percentile(phase.latencies, 50),
     p95Ms: percentile(phase.latencies, 95),
+    maxMs: phase.latencies.at(-1)!,
     submitMs: phase.submitMs,
     wallMs: phase.wallMs,
+    events: [Math.min(...phase.listed.map((i) => i.historyLength)), Math.max(...phase.listed.map((i) => i.historyLength))],
   };
 }
 
