@@ -3,8 +3,8 @@
 // cancellation between chunks, and a retry resumes after the last file that was durable.
 import { requireUnderDataRoots } from '../host/data-roots';
 import { realpathSync } from 'node:fs';
-import { readdir, stat, unlink } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
 import { activityInfo } from '@temporalio/activity';
 import type { RestorableFile } from '../engines/lance/doctor';
 import { resolveInsideTable } from '../engines/lance/inspect';
@@ -35,17 +35,21 @@ const RESTORE_BATCH = 64;
  * the path (a pointer text, a short file) is moved to `replacedDir` first. Every write is confined to
  * the table: a directory on a file's way swapped for a symlink during the restore stops it
  * (UnsafePathError, a SafetyViolation) before anything is moved or placed through it. A retry skips the files
- * its last heartbeat counted, and finds any later ones in place (`already`, not copied again).
+ * its last heartbeat counted, finds any later ones in place (`already`, not copied again), and places
+ * the complete temp copies a killed attempt left instead of copying them again (`adopted`; partial
+ * ones are removed).
  * `pauseMs` paces the restore: that long after each file, heartbeating.
  */
 export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: string; files: ListRef<RestorableFile>; replacedDir: string; pauseMs?: number }) {
   await requireUnderDataRoots({ tableDir: args.tableDir, lfsRepo: args.lfsRepo, quarantineDir: args.replacedDir });
   const all = await readList(args.files);
   const resumed = (activityInfo().heartbeatDetails as RestoreProgress | undefined) ?? { done: 0, bytes: 0 };
-  const [git, stale] = await Promise.all([gitDir(args.lfsRepo), removeStaleTempFiles(args.tableDir, all)]);
+  const git = await gitDir(args.lfsRepo);
   const progress: RestoreProgress = { done: resumed.done, bytes: resumed.bytes };
   const moved: FileMove[] = [];
   let copied = 0;
+  let adopted = 0;
+  let stale = 0;
   const root = realpathSync(args.tableDir);
   const files = all.slice(resumed.done).map((file) => ({ file, destination: resolveInsideTable(args.tableDir, file.path) }));
   const { error } = await copyVerifiedObjects(
@@ -53,6 +57,7 @@ export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: strin
     {
       batchSize: RESTORE_BATCH,
       root,
+      adoptLeftovers: true,
       signal: cancellationSignal(),
       onProgress: ({ index, bytes, size }) => reportProgress({ ...progress, current: { path: files[index]!.file.path, bytes, size } }),
       beforeItem: async (i) => {
@@ -63,7 +68,9 @@ export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: strin
         if (replaced) moved.push(replaced);
       },
       onFileDone: async (result, i) => {
-        if (!result.already) copied += 1;
+        if (result.adopted) adopted += 1;
+        else if (!result.already) copied += 1;
+        stale += result.leftoversRemoved ?? 0;
         progress.done += 1;
         progress.bytes += files[i]!.file.size;
         reportProgress({ done: progress.done, bytes: progress.bytes });
@@ -72,27 +79,7 @@ export async function restoreLanceFiles(args: { tableDir: string; lfsRepo: strin
     },
   );
   if (error !== undefined) throw error;
-  return { restored: all.length, resumedAfter: resumed.done, copiedThisAttempt: copied, staleTempFilesRemoved: stale, bytes: progress.bytes, filesMoved: await keepList(moved) };
-}
-
-/**
- * A worker killed mid-copy leaves `<file>.restore-tmp-<random>` behind: our own partial copy of a file
- * still missing, never operator data. Remove those of the files this step restores, and nothing else.
- */
-async function removeStaleTempFiles(tableDir: string, files: RestorableFile[]): Promise<number> {
-  const ours = new Set(files.map((f) => resolveInsideTable(tableDir, f.path)));
-  const dirs = new Set([...ours].map((p) => dirname(p)));
-  let removed = 0;
-  for (const dir of dirs) {
-    for (const name of await readdir(dir).catch(() => [] as string[])) {
-      const at = name.indexOf('.restore-tmp-');
-      if (at > 0 && ours.has(join(dir, name.slice(0, at)))) {
-        await unlink(join(dir, name));
-        removed += 1;
-      }
-    }
-  }
-  return removed;
+  return { restored: all.length, resumedAfter: resumed.done, copiedThisAttempt: copied, tempFilesAdopted: adopted, staleTempFilesRemoved: stale, bytes: progress.bytes, filesMoved: await keepList(moved) };
 }
 
 /**

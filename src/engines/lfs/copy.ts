@@ -11,6 +11,7 @@ import { throwIfAborted } from './errors';
 import { PROGRESS_BYTES, fsyncDir } from './file-io';
 import { closeConfined, verifyConfined } from './confine';
 import { placeWithoutOverwrite } from './destination';
+import { findLeftovers } from './leftovers';
 import { discard, hashingFor, placeAt, stage, type CopyVerifiedItem, type CopyVerifiedOptions, type Staged } from './stage';
 
 export type { CopyVerifiedItem, CopyVerifiedOptions } from './stage';
@@ -20,6 +21,10 @@ export interface CopyVerifiedResult {
   bytes: number;
   /** The destination already held these bytes: nothing was written (it was only fsynced). */
   already: boolean;
+  /** Placed from the complete temp copy a killed earlier copy left: read to hash it, not written again (adoptLeftovers). */
+  adopted?: true;
+  /** How many partial or wrong temp copies of this item an earlier copy left were removed (adoptLeftovers). */
+  leftoversRemoved?: number;
 }
 
 /**
@@ -74,7 +79,8 @@ const copiedAlone = (item: CopyVerifiedItem) => item.pointer.size > BATCH_BYTES;
  * time for small objects: their bytes are read, verified and written to temp files with synchronous
  * calls (no thread-pool round trip per call), the temp files' fsyncs run concurrently in the thread
  * pool, and each directory is fsynced once per batch. While one batch's last fsyncs complete, it is
- * placed and its directories fsynced, the next batch is already being copied.
+ * placed and its directories fsynced, the next batch is already being copied. With `adoptLeftovers`,
+ * a complete temp copy a killed earlier call left is placed the same way instead of a new copy.
  *
  * Items are handled in order and the first failure stops everything: `results` holds one result for
  * each item before it (each verified, fsynced, in place, its directory fsynced: durable; reported
@@ -88,6 +94,7 @@ export async function copyVerifiedObjects(
 ): Promise<{ results: CopyVerifiedResult[]; error?: unknown }> {
   const size = Math.max(1, options.batchSize ?? items.length);
   const tag = randomBytes(6).toString('hex'); // temp files are `<destination>.restore-tmp-<tag>-<index>`
+  const leftovers = options.adoptLeftovers ? await findLeftovers(items.map((i) => i.destination)) : undefined;
   const results: CopyVerifiedResult[] = [];
 
   /** Places a staged batch and reports it: the first error, if any. */
@@ -123,7 +130,9 @@ export async function copyVerifiedObjects(
       try {
         throwIfAborted(options.signal, `copying to ${item.destination}`);
         await options.beforeItem?.(index);
-        next.push(await stage(item, index, `${tag}-${index}`, options));
+        const left = leftovers?.get(item.destination);
+        leftovers?.delete(item.destination); // handled once, by the first item with that destination
+        next.push(await stage(item, index, `${tag}-${index}`, options, left));
       } catch (err) {
         stageError = err;
         break;
@@ -179,7 +188,10 @@ async function finishBatch(staged: Staged[], options: CopyVerifiedOptions): Prom
       closeConfined(s.dir);
       s.dir = undefined;
       placed.push(s);
-      results.push({ sha256: s.sha256, bytes: s.bytes, already: s.already });
+      const result: CopyVerifiedResult = { sha256: s.sha256, bytes: s.bytes, already: s.already };
+      if (s.adopted && !s.already) result.adopted = true;
+      if (s.leftoversRemoved) result.leftoversRemoved = s.leftoversRemoved;
+      results.push(result);
     } catch (err) {
       error = err;
       stopped = true;

@@ -16,11 +16,13 @@ export const PROGRESS_BYTES = 64 * CHUNK;
 /** Files up to this size are read, hashed and written from one buffer with synchronous calls; larger ones are streamed. */
 export const SMALL_OBJECT = CHUNK;
 
-export const rmQuietly = (path: string) => {
+/** Unlink `path` if it is there: whether it was removed. */
+export const rmQuietly = (path: string): boolean => {
   try {
     unlinkSync(path);
+    return true;
   } catch {
-    /* already gone */
+    return false; // already gone
   }
 };
 

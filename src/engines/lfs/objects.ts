@@ -5,7 +5,7 @@ import { open, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LFS_EMPTY_OID, assertLfsOid, lfsObjectRelPath, type LfsPointer } from '../../format/lfs/pointer';
 import { isAbortError, throwIfAborted } from './errors';
-import { CHUNK, progressEvery } from './file-io';
+import { CHUNK, progressEvery, readAt } from './file-io';
 
 export interface LfsObjectCheck {
   /** `<gitDir>/lfs/objects/aa/bb/<oid>` (`/dev/null` for empty content, as in git-lfs). */
@@ -28,24 +28,29 @@ export interface HashOptions {
 
 /** sha256 and size of a file, read once in 1 MiB chunks. */
 export async function hashFile(path: string, options: HashOptions = {}): Promise<{ sha256: string; bytes: number }> {
-  const progress = progressEvery(options.onProgress);
   const fh = await open(path, 'r');
   try {
-    const hash = createHash('sha256');
-    const buf = Buffer.allocUnsafe(CHUNK);
-    let bytes = 0;
-    for (;;) {
-      throwIfAborted(options.signal, `hashing ${path}`);
-      const { bytesRead } = await fh.read(buf, 0, CHUNK, bytes);
-      if (bytesRead === 0) break;
-      hash.update(buf.subarray(0, bytesRead));
-      bytes += bytesRead;
-      progress(bytes);
-    }
-    return { sha256: hash.digest('hex'), bytes };
+    return await hashFd(fh.fd, path, options);
   } finally {
     await fh.close();
   }
+}
+
+/** sha256 and size of the open file `fd` from its start, read in 1 MiB chunks; `what` names it when aborted. */
+export async function hashFd(fd: number, what: string, options: HashOptions = {}): Promise<{ sha256: string; bytes: number }> {
+  const progress = progressEvery(options.onProgress);
+  const hash = createHash('sha256');
+  const buf = Buffer.allocUnsafe(CHUNK);
+  let bytes = 0;
+  for (;;) {
+    throwIfAborted(options.signal, `hashing ${what}`);
+    const bytesRead = await readAt(fd, buf, bytes);
+    if (bytesRead === 0) break;
+    hash.update(buf.subarray(0, bytesRead));
+    bytes += bytesRead;
+    progress(bytes);
+  }
+  return { sha256: hash.digest('hex'), bytes };
 }
 
 /** Where the object for `pointer` lives under `gitDir`. Throws LfsPointerError for an invalid oid. */

@@ -1,6 +1,7 @@
 // One object of a verified copy, staged: checked against its pointer and written to a new temp file
 // beside its destination (through its checked, open directory when the copy is confined to a root),
-// whose fsync then runs in the background. Placing it is copy.ts's job.
+// whose fsync then runs in the background; or a complete temp file a killed copy left there, adopted
+// instead (leftovers.ts). Placing it is copy.ts's job.
 // Engine code: node:fs and node:crypto; no Temporal.
 import { createHash, type Hash } from 'node:crypto';
 import { closeSync, fstatSync, openSync } from 'node:fs';
@@ -10,6 +11,7 @@ import { LfsObjectMismatchError, LfsObjectMissingError, throwIfAborted } from '.
 import { CHUNK, SMALL_OBJECT, createTemp, fsyncFd, progressEvery, readAt, readFully, removeMadeDirs, rmQuietly, writeAllAt, writeFully } from './file-io';
 import { closeConfined, inDir, openConfined, verifyConfined, type ConfinedDir } from './confine';
 import { conflict, inspectDestination } from './destination';
+import { takeLeftovers } from './leftovers';
 import { hashFile, type HashOptions } from './objects';
 
 export interface CopyVerifiedItem {
@@ -44,6 +46,13 @@ export interface CopyVerifiedOptions {
    * UnsafePathError naming it, and nothing is written outside `root`.
    */
   root?: string;
+  /**
+   * Look for the temp files a killed earlier copy of these items left beside them
+   * (`<destination>.restore-tmp-<hex>-<digits>`): one holding exactly the object is placed instead of
+   * a new copy (read to hash it, not written again; the result says `adopted`), the others are
+   * removed once their item is reached. Nothing else is touched.
+   */
+  adoptLeftovers?: boolean;
 }
 
 export interface Staged {
@@ -67,6 +76,10 @@ export interface Staged {
   madeDir?: string;
   /** The destination's open directory, when the copy is confined to a root; closed when placed. */
   dir?: ConfinedDir;
+  /** `tmp` is a complete copy a killed earlier copy left (adoptLeftovers). */
+  adopted?: boolean;
+  /** Partial or wrong leftovers of this item removed (adoptLeftovers). */
+  leftoversRemoved?: number;
 }
 
 /** The signal and progress of item `index`, in the shape hashFile takes. */
@@ -74,18 +87,24 @@ export function hashingFor(index: number, size: number, { signal, onProgress }: 
   return { signal, onProgress: onProgress && ((bytes) => onProgress({ index, bytes, size })) };
 }
 
-/** Verify the object against its pointer and write it to a new temp file next to the destination. */
-export async function stage({ objectPath, pointer, destination }: CopyVerifiedItem, index: number, tmpSuffix: string, options: CopyVerifiedOptions): Promise<Staged> {
+/**
+ * Verify the object against its pointer and write it to a new temp file next to the destination;
+ * or take a complete one of `leftovers` (temp names an earlier copy left beside it) instead.
+ */
+export async function stage({ objectPath, pointer, destination }: CopyVerifiedItem, index: number, tmpSuffix: string, options: CopyVerifiedOptions, leftovers?: string[]): Promise<Staged> {
   assertLfsOid(pointer.oid);
   const expected = { oid: pointer.oid, size: pointer.size };
   if (pointer.extensions?.length) {
     throw new LfsPointerError('unsupported-extension', `the pointer uses extensions (${pointer.extensions.map((e) => e.name).join(', ')}): the stored object is not the file's content`);
   }
-  const base = { index, destination, pointer, sha256: pointer.oid, bytes: pointer.size };
   const hashing = hashingFor(index, pointer.size, options);
 
   let replace = false;
   const existing = await inspectDestination(destination, pointer, hashing);
+  // Adopted only where a new copy would be written; otherwise they all go.
+  const writes = existing.kind === 'absent' || (existing.kind === 'pointer' && !!options.replacePointerFile);
+  const left = leftovers?.length ? await takeLeftovers(destination, leftovers, pointer, writes, options.root, hashing) : undefined;
+  const base = { index, destination, pointer, sha256: pointer.oid, bytes: pointer.size, ...(left?.removed ? { leftoversRemoved: left.removed } : {}) };
   if (existing.kind === 'same') {
     const dir = options.root ? openConfined(options.root, destination, false).dir : undefined;
     let fd: number;
@@ -99,6 +118,10 @@ export async function stage({ objectPath, pointer, destination }: CopyVerifiedIt
   }
   if (existing.kind === 'pointer' && options.replacePointerFile) replace = true;
   else if (existing.kind !== 'absent') throw conflict(destination, pointer, existing);
+  if (left?.adopted) {
+    const { fd, tmp, dir } = left.adopted;
+    return { ...base, already: false, adopted: true, fd, synced: fsyncFd(fd), tmp, replace, dir };
+  }
 
   let source: number;
   try {
