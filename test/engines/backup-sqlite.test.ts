@@ -139,10 +139,17 @@ describe('sqliteOnlineBackup', () => {
 
   test('a lock held longer than the busy timeout: "database is locked", the file named, nothing left; an abort ends the wait at once', { timeout: 60_000 }, async () => {
     const db = await makeDb('delete');
-    const locker = spawn('sqlite3', ['-batch', '-init', '/dev/null', db], { stdio: ['pipe', 'ignore', 'ignore'] });
+    const locker = spawn('sqlite3', ['-batch', '-bail', '-init', '/dev/null', db], { stdio: ['pipe', 'pipe', 'ignore'] });
     children.push(locker);
-    locker.stdin!.write('BEGIN EXCLUSIVE;\n');
-    while ((await execa('sqlite3', [db, 'SELECT count(*) FROM t'], { reject: false })).exitCode === 0) await sleep(20); // until the lock is held
+    // The locker waits out any reader (its own busy timeout) and says when it holds the lock: without
+    // both, a reader at the wrong moment made BEGIN fail and nothing held the lock.
+    const locked = new Promise<void>((resolve, reject) => {
+      let out = '';
+      locker.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()).includes('locked') && resolve());
+      locker.once('exit', (code) => reject(new Error(`the locking sqlite3 exited (${code}) before it held the lock`)));
+    });
+    locker.stdin!.write(".timeout 20000\nBEGIN EXCLUSIVE;\nSELECT 'locked';\n");
+    await locked;
 
     const started = Date.now();
     const err = await sqliteOnlineBackup(db, `${fresh()}.db`, { busyTimeoutMs: 300 }).catch((e: Error) => e);
