@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { after, before, test } from 'node:test';
-import { WorkflowNotFoundError, type Client } from '@temporalio/client';
+import type { Client } from '@temporalio/client';
 import { execa, type ResultPromise } from 'execa';
 import { getProgress, waitForReport } from '../src/client';
 import type { Config } from '../src/config';
@@ -19,7 +19,7 @@ import { updateHostFile } from '../src/host/host-file';
 import { listRuns } from '../src/runs';
 import { runCli, shown } from './helpers/cli';
 import { restartInput, runningService, servingPid, testServicesFile, waitFor, type TestService } from './helpers/service';
-import { testClient, testConfig } from './helpers/temporal';
+import { neverStarted, testClient, testConfig } from './helpers/temporal';
 import { spawnWorker, type WorkerProcess } from './helpers/worker-process';
 import { keyRing, type KeyRing, type TestKey } from './trust/keys';
 
@@ -103,16 +103,6 @@ async function restartedBy(host: Host): Promise<number> {
   return pid;
 }
 
-async function notStarted(workflowId: string): Promise<boolean> {
-  try {
-    await client.workflow.getHandle(workflowId).describe();
-    return false;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return true;
-    throw err;
-  }
-}
-
 test('bad --hosts, or --hosts with an input that names a host: exit 2, nothing started', async () => {
   const nobody = `nobody-${suffix}`;
   const plain = await inputFile('bad-plain.json', { mode: 'plan', service: nobody });
@@ -132,7 +122,7 @@ test('bad --hosts, or --hosts with an input that names a host: exit 2, nothing s
     assert.match(r.stderr, message, shown(r));
     assert.equal(r.stdout, '', shown(r));
   }
-  for (const host of ['alpha', 'beta', 'gamma']) assert.ok(await notStarted(idOf(host, nobody)), `no run for ${host}`);
+  for (const host of ['alpha', 'beta', 'gamma']) assert.ok(await neverStarted(client, idOf(host, nobody)), `no run for ${host}`);
 });
 
 test('start --hosts alpha,beta --wait: one run per host, each approved on its own, each restarting its own host\'s service', { timeout: 180_000 }, async () => {

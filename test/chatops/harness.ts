@@ -4,7 +4,6 @@ import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
 import { hostname } from 'node:os';
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
 import { pino } from 'pino';
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../../src/config';
@@ -150,15 +149,6 @@ export function restartWorkflowId(serviceName: string): string {
   return `serviceRestart:${hostname()}/${serviceName}`;
 }
 
-/** True when Temporal has never seen this workflow ID. */
-export async function neverStarted(client: Client, workflowId: string): Promise<boolean> {
-  try {
-    await client.workflow.getHandle(workflowId).describe();
-    return false;
-  } catch (err) {
-    if (err instanceof WorkflowNotFoundError) return true;
-    throw err;
-  }
-}
+export { neverStarted } from '../helpers/temporal';
 
 export const unique = (prefix: string) => `${prefix}-${randomUUID().slice(0, 6)}`;

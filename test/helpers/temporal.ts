@@ -1,7 +1,7 @@
 // The test run's real Temporal server (started by test/run.ts) and in-process workers on it.
 import { randomUUID } from 'node:crypto';
 import { after, before } from 'node:test';
-import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError, type Client } from '@temporalio/client';
 import { NativeConnection } from '@temporalio/worker';
 import { connectClient } from '../../src/client';
 import { loadConfig, type Config } from '../../src/config';
@@ -70,4 +70,15 @@ export function useTestBed(name: string): TestBed {
     for (const cleanup of bed.cleanups.reverse()) await cleanup().catch(() => undefined);
   });
   return bed;
+}
+
+/** True when Temporal has never seen this workflow ID. */
+export async function neverStarted(client: Client, workflowId: string): Promise<boolean> {
+  try {
+    await client.workflow.getHandle(workflowId).describe();
+    return false;
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return true;
+    throw err;
+  }
 }
