@@ -1,7 +1,8 @@
 // What `npm test` (test/run.ts) and `npm run test:cluster` (test/run-cluster.ts) share: the workflow
 // bundle built once per run, the test files picked by substrings, and node's test runner over them.
-import { readdir, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { bundleWorkflowCode } from '@temporalio/worker';
 import { execa } from 'execa';
@@ -25,8 +26,13 @@ export async function testFiles(under: string, filters: string[], skip: (relativ
     .map((f) => join('test', f));
 }
 
-/** Node's test runner over `files`, one file at a time (2 cores); resolves to its exit code. */
+/** Node's test runner over `files`, one file at a time (2 cores), TAP on stdout and then the failed
+ * tests again (test/helpers/failures-reporter.mjs); resolves to its exit code. */
 export async function runTests(files: string[], env: Record<string, string | undefined>): Promise<number> {
-  const result = await execa(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...files], { cwd: root, env, stdio: 'inherit', reject: false });
+  const failures = join(await mkdtemp(join(tmpdir(), 'runbooks-failures-')), 'failures.txt');
+  const reporters = ['--test-reporter=tap', '--test-reporter-destination=stdout', `--test-reporter=${join(root, 'test/helpers/failures-reporter.mjs')}`, `--test-reporter-destination=${failures}`];
+  const result = await execa(process.execPath, ['--import', 'tsx', '--test', '--test-concurrency=1', ...reporters, ...files], { cwd: root, env, stdio: 'inherit', reject: false });
+  process.stdout.write(await readFile(failures, 'utf8').catch((e: Error) => `\n# the failures list could not be read: ${e.message}\n`));
+  await rm(dirname(failures), { recursive: true, force: true });
   return result.exitCode ?? 1;
 }
