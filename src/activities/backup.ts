@@ -20,6 +20,7 @@ import { requireUnderDataRoots } from '../host/data-roots';
 import { invalidInput, safetyViolation, verificationFailed } from './failures';
 import { sha256File } from './files';
 import { cancellationSignal, heartbeatWhile, reportProgress } from './progress';
+import { whileHolding } from './resources';
 
 /** How this host runs the engine CLI: its services file's `containerEngines`, else the bare name. */
 export async function containerCli(engine: ContainerEngine): Promise<ContainerCli> {
@@ -231,15 +232,21 @@ export async function pruneBackups(args: { target: string; keep: number }) {
   if (!Number.isInteger(args.keep) || args.keep < 1) throw invalidInput(`keep ${args.keep}: must be a whole number of at least 1; refusing to delete every pack`);
   const { complete, incomplete } = await listPacks(args.target);
   const doomed = complete.slice(0, Math.max(0, complete.length - args.keep));
-  const deleted = [];
+  const deleted: Array<{ pack: string; manifestSha256: string }> = [];
+  const inUse: Array<{ pack: string; heldBy: string }> = [];
   for (const name of doomed) {
-    const manifest = join(args.target, name, 'manifest.json');
-    const sha256 = await sha256File(manifest);
-    await rm(join(args.target, name), { recursive: true });
-    deleted.push({ pack: name, manifestSha256: sha256 });
+    // A pack another run holds (verifyBackup reading it) stays: the next backup's prune takes it.
+    const outcome = await whileHolding(join(args.target, name), async () => {
+      const sha256 = await sha256File(join(args.target, name, 'manifest.json'));
+      await rm(join(args.target, name), { recursive: true });
+      return sha256;
+    });
+    if ('heldBy' in outcome) inUse.push({ pack: name, heldBy: outcome.heldBy });
+    else deleted.push({ pack: name, manifestSha256: outcome.done });
   }
   if (deleted.length) await fsyncDir(args.target);
-  return { kept: complete.slice(doomed.length), deleted, incompleteUntouched: incomplete };
+  const kept = complete.filter((name) => !deleted.some((d) => d.pack === name));
+  return { kept, deleted, inUse, incompleteUntouched: incomplete };
 }
 
 export async function readManifest(pack: string): Promise<PackManifest> {

@@ -14,16 +14,10 @@ import {
   type ChildWorkflowHandle,
 } from '@temporalio/workflow';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/common';
-import { sha256 } from '@noble/hashes/sha2.js';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils.js';
 import type * as activities from '../activities/index';
+import { claimWorkflowId, releaseSignalName } from './names';
 
-export const releaseSignal = defineSignal('release');
-
-/** Workflow IDs are limited in length; a long path is claimed by its hash. */
-export function claimWorkflowId(resourceKey: string): string {
-  return resourceKey.length <= 400 ? `claim:${resourceKey}` : `claim:sha256:${bytesToHex(sha256(utf8ToBytes(resourceKey)))}`;
-}
+export const releaseSignal = defineSignal(releaseSignalName);
 
 /** The claim itself: open until its run releases it. */
 export async function runbookClaim(_claim: { resource: string; holder: string }): Promise<void> {

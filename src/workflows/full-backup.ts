@@ -86,6 +86,9 @@ export async function fullBackup(input: FullBackupInput): Promise<RunbookReport>
       rb.notes.push(`pack ${done.pack}: ${files.length} files, ${files.reduce((s, x) => s + x.bytes, 0)} bytes (${files.map((x) => `${x.path} ${x.bytes} B in ${x.durationMs} ms`).join(', ')})`);
       if (images) rb.notes.push(`images: ${images.length} from ${f.imageSource} (${f.imageAttempts.map((a) => `${a.source}: ${a.error ? `failed: ${a.error}` : a.count}`).join('; ')})`);
       rb.notes.push(`kept ${pruned.kept.join(', ')}${pruned.deleted.length ? `; deleted ${pruned.deleted.map((d) => d.pack).join(', ')}` : ''}${pruned.incompleteUntouched.length ? `; incomplete, untouched: ${pruned.incompleteUntouched.join(', ')}` : ''}`);
+      // Results recorded before 0.7.0 have no inUse.
+      const inUse = pruned.inUse ?? [];
+      if (inUse.length) rb.notes.push(`in use, not deleted: ${inUse.map((u) => `${u.pack} (held by ${u.heldBy})`).join(', ')}; the next backup's prune deletes what is then beyond the newest ${input.keep}`);
     },
   });
 }

@@ -148,6 +148,8 @@ interface RunbookSpec {
    * every resource it changes (claimed for the run's lifetime), and a one-line summary.
    */
   describe(input: any, host: string): { target: string; resources: Resource[]; summary: string };
+  /** Its resources are claimed in plan mode too: a read-only runbook whose plan is the work (a pack a prune must not delete under it). */
+  claimsWhilePlanning?: true;
 }
 
 /** Every runbook the worker serves: its input schema and how its target is named. */
@@ -211,9 +213,10 @@ const runbookSpecs = {
     description: 'Prove a fullBackup pack restores: every file against manifest.json, sqlite restored and integrity-checked, images.tar loaded into a throwaway podman storage with the same image IDs.',
     describe: (input: VerifyBackupInput, host: string) => ({
       target: `${host}/backup-verify:${normalizePath(input.pack)}`,
-      resources: [],
+      resources: [pathResource(host, input.pack)],
       summary: `verify backup pack ${normalizePath(input.pack)} on ${host}`,
     }),
+    claimsWhilePlanning: true,
   },
 } as const satisfies Record<string, RunbookSpec>;
 

@@ -1,7 +1,7 @@
 // A runbook run from raw input to report: validate → claim what it will change → plan (read-only)
 // → approval bound to this run and this plan → diagnose again → apply → report. On failure or
 // cancel, undo steps run; claims end with the run.
-import { ApplicationFailure, CancellationScope, condition, isCancellation, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
+import { ApplicationFailure, CancellationScope, condition, isCancellation, patched, setHandler, upsertSearchAttributes, workflowInfo } from '@temporalio/workflow';
 import { defineSearchAttributeKey, SearchAttributeType, type Duration } from '@temporalio/common';
 import { Claims } from './claims';
 import { diffFacts, digestPlan } from './digest';
@@ -104,8 +104,12 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
     rb.requester = await rb.onHost('verify request', (a) => a.verifyRequest({ statement, signature: input.request?.signature }));
     rb.triggeredBy = rb.requester.requester;
     upsertSearchAttributes([{ key: TriggeredBy, value: rb.triggeredBy }]);
-    if (input.mode === 'apply') {
-      const keys = await rb.step('resolve', 'resolve the resources this run changes', (a) => a.resolveResources(resolved.resources));
+    // A read-only runbook whose plan is the work holds its resources while planning (verifyBackup: the
+    // pack, which fullBackup's prune then leaves alone); before the patch it claimed nothing at all.
+    const claimsWhilePlanning = runbooks[name].claimsWhilePlanning === true && patched('claims-while-planning');
+    const resources = runbooks[name].claimsWhilePlanning && !claimsWhilePlanning ? [] : resolved.resources;
+    if (input.mode === 'apply' || claimsWhilePlanning) {
+      const keys = await rb.step('resolve', 'resolve the resources this run changes', (a) => a.resolveResources(resources));
       await claims.take(keys);
       rb.claims = claims.keys;
     }

@@ -4,9 +4,9 @@
 // the target's filesystem type from the real /proc/mounts, a real tmpfs for the full disk.
 import assert from 'node:assert/strict';
 import { execa, type ResultPromise } from 'execa';
-import { lstat, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { lstat, mkdir, mkdtemp, readdir, readFile, realpath, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
+import { basename, join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
 import { getProgress, startRunbook, waitForReport } from '../../src/client';
 import type { FullBackupRequest } from '../../src/workflows/inputs';
@@ -167,5 +167,37 @@ describe('fullBackup', () => {
     const left = (await readdir(target)).sort();
     assert.deepEqual(left, ['.partial-backup-20200101T000000Z', 'backup-20200101T000000Z', ...made.slice(1).map((p) => p.replace(/^.*\//, ''))].sort());
     assert.ok(await lstat(join(target, 'backup-20200101T000000Z', 'mine.txt')));
+  });
+
+  test('a pack being verified is not pruned: verifyBackup holds it (in plan mode too), the prune keeps it and names the holder, a later prune deletes it', { timeout: 300_000 }, async () => {
+    const { volumes } = await sources('verify-hold');
+    const target = join(root, 'target-verify-hold');
+    await mkdir(target);
+    const backup = async () => {
+      const { report, error } = await run({ mode: 'apply', approval: 'auto', target, volumes, keep: 1 });
+      assert.equal(report?.outcome, 'Succeeded', error);
+      await new Promise((r) => setTimeout(r, 1100)); // pack names have one-second resolution
+      return report!;
+    };
+    const oldest = evidence(await backup(), 'finish').pack as string;
+    const planned = await verify(oldest);
+    assert.equal(planned.report?.outcome, 'Planned', planned.error);
+    assert.deepEqual(planned.report!.claims, [`path:${hostname()}:${await realpath(oldest)}`], 'a plan-mode verify claims the pack it reads');
+
+    // An apply-mode verify waits for its approval holding the pack: a backup meanwhile keeps it.
+    const held = await startRunbook(bed.client, bed.config, 'verifyBackup', { mode: 'apply', approval: 'required', pack: oldest }, { requestedBy: 'alice', origin: 'test' });
+    await waitFor('the verify to wait for its approval', async () => (await getProgress(bed.client, held.workflowId)).outcome === 'AwaitingApproval');
+    const during = await backup();
+    assert.deepEqual(evidence(during, 'prune').inUse, [{ pack: basename(oldest), heldBy: held.workflowId }]);
+    assert.deepEqual(evidence(during, 'prune').deleted, []);
+    assert.ok(during.notes.some((n) => n.includes(`in use, not deleted: ${basename(oldest)} (held by ${held.workflowId})`)), during.notes.join('\n'));
+    assert.ok((await lstat(join(oldest, 'manifest.json'))).isFile(), 'the pack under verification is whole');
+
+    await held.handle.cancel();
+    await waitForReport(held.handle);
+    const after = await backup();
+    const newest = evidence(after, 'finish').pack as string;
+    assert.deepEqual(evidence(after, 'prune').deleted.map((d: { pack: string }) => d.pack).sort(), [basename(oldest), basename(evidence(during, 'finish').pack)].sort());
+    assert.deepEqual(await readdir(target), [basename(newest)]);
   });
 });
