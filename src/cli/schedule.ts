@@ -9,9 +9,11 @@ import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, t
 import { Command } from 'commander';
 import { checkWorkers, InvalidRequestError, prepareRun, RefusedError, runStartFields } from '../client';
 import type { Config } from '../config';
+import { inputDigest, type RequestStatement } from '../trust/statements';
 import type { RunbookType } from '../workflows/inputs';
 import { EXIT, ExitError } from './exit';
 import { shortTime, table } from './format';
+import { KEY_OPTION_HELP, signingKey, signWith } from './signing';
 import type { CommandContext } from './runs-commands';
 
 export interface ScheduleTiming {
@@ -26,6 +28,8 @@ export interface CreateScheduleOptions extends ScheduleTiming {
   id?: string;
   /** Who created it: the runs' requestedBy (TriggeredBy) unless the input names one. */
   requestedBy: string;
+  /** Signs the request once for every run of the schedule (RequestStatement.scheduleId); unsigned, each run's requester is unverified on a signed host. */
+  sign?: (statement: RequestStatement) => Promise<string>;
 }
 
 export interface CreatedSchedule {
@@ -65,6 +69,11 @@ export async function createRunbookSchedule(client: Client, config: Config, runb
   const scheduleId = options.id ?? resolved.workflowId;
   if (!SCHEDULE_ID.test(scheduleId)) throw new InvalidRequestError(`--id "${scheduleId}": letters, digits and . _ : / @ - only, at most 400`);
   await checkWorkers(client, config, resolved.host);
+  if (options.sign) {
+    const at = new Date().toISOString();
+    const signature = await options.sign({ kind: 'request', workflowId: resolved.workflowId, scheduleId, runbook: resolved.runbook, inputDigest: inputDigest(input), requestedBy: input.requestedBy, at });
+    Object.assign(input, { request: { signature, at } });
+  }
   const fields = runStartFields(resolved, input, { origin: 'schedule', scheduleId });
   let handle;
   try {
@@ -192,12 +201,14 @@ export function registerScheduleCommands(program: Command, ctx: CommandContext):
       .option('--cron <expression>', 'instead of --every: a cron expression in UTC, e.g. "0 2 * * *"')
       .option('--host <host>', 'the host whose worker runs the steps (default: this machine)')
       .option('--id <name>', 'the schedule ID (default: the runs\' workflow ID, <runbook>:<target>)')
-      .option('--as <name>', 'who creates it (the runs\' TriggeredBy)', ctx.defaultUser());
-    command.action(async (opts: Record<string, any> & ScheduleTiming & { host?: string; id?: string; as: string }) => {
+      .option('--as <name>', 'who creates it (the runs\' TriggeredBy)', ctx.defaultUser())
+      .option('--key <file>', `${KEY_OPTION_HELP}; signed once, the signature counts for every run of this schedule (its ID, this input)`);
+    command.action(async (opts: Record<string, any> & ScheduleTiming & { host?: string; id?: string; as: string; key?: string }) => {
       const input = { mode: 'apply', approval: 'auto', ...given(entry.input(opts)), ...given({ host: opts.host }) };
       const every = opts.every ?? (opts.cron === undefined ? entry.every : undefined);
+      const key = signingKey(opts.key, 'request');
       await ctx.withClient(async (client) => {
-        const created = await createRunbookSchedule(client, ctx.config, entry.runbook, input, { every, cron: opts.cron, id: opts.id, requestedBy: opts.as });
+        const created = await createRunbookSchedule(client, ctx.config, entry.runbook, input, { every, cron: opts.cron, id: opts.id, requestedBy: opts.as, ...(key ? { sign: (s: RequestStatement) => signWith(key, s) } : {}) });
         process.stdout.write(`${created.scheduleId}\n`);
         process.stderr.write(
           `runs: ${created.workflowId}-<time> on ${created.target}; next: ${created.nextRuns.map(shortTime).join(', ') || 'none'}\n` +

@@ -160,7 +160,9 @@ export async function verifyRequestSignature(
   if (signature === undefined || signature === '') return unverified('unsigned');
   const at = Date.parse(statement.at);
   if (Number.isNaN(at)) return unverified(`signing time ${show(statement.at)} is not a time`);
-  if (now - at > maxAgeMs) return unverified(`signed at ${statement.at}, more than ${Math.round(maxAgeMs / 60_000)} min ago`);
+  // A schedule's signature is for each of its runs, months later too: revoked by deleting the
+  // schedule or taking the key out of allowed_signers.
+  if (statement.scheduleId === undefined && now - at > maxAgeMs) return unverified(`signed at ${statement.at}, more than ${Math.round(maxAgeMs / 60_000)} min ago`);
   if (at - now > CLOCK_SKEW_MS) return unverified(`signed at ${statement.at}, in the future`);
   try {
     const signer = await verifiedSigner(policy, statement, id, signature);

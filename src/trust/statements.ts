@@ -26,6 +26,12 @@ export interface RequestStatement {
   requestedBy: string;
   /** ISO time of signing; a verifier refuses old requests, so a captured one can't be replayed later. */
   at: string;
+  /**
+   * Every run of this Temporal Schedule (`runbook schedule …`), and then `workflowId` is the runs'
+   * workflow ID without its `-<time>`: the signature stands for as long as the schedule does, for
+   * that schedule ID only. Absent: one run (and the text is as before schedules were signed).
+   */
+  scheduleId?: string;
 }
 
 export type Statement = ApprovalStatement | RequestStatement;
@@ -40,8 +46,8 @@ export function statementText(s: Statement): string {
     return canonicalJson({ kind: 'approval', workflowId, runId, digest, decision, approver, ...(choice === undefined ? {} : { choice }) });
   }
   if (s.kind === 'request') {
-    const { workflowId, runbook, inputDigest, requestedBy, at } = s;
-    return canonicalJson({ kind: 'request', workflowId, runbook, inputDigest, requestedBy, at });
+    const { workflowId, runbook, inputDigest, requestedBy, at, scheduleId } = s;
+    return canonicalJson({ kind: 'request', workflowId, runbook, inputDigest, requestedBy, at, ...(scheduleId === undefined ? {} : { scheduleId }) });
   }
   throw new Error(`unknown statement kind ${JSON.stringify((s as { kind?: unknown }).kind)}`);
 }

@@ -63,7 +63,8 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
   // A Schedule's runs carry its action's workflow ID plus `-<RFC 3339 time>`; its overlap policy
   // SKIP keeps them one at a time, and the path claims keep a manual run off their resources.
   const id = workflowInfo().workflowId;
-  const scheduled = workflowInfo().typedSearchAttributes.get(TemporalScheduledById) !== undefined
+  const scheduleId = workflowInfo().typedSearchAttributes.get(TemporalScheduledById);
+  const scheduled = scheduleId !== undefined
     && id.startsWith(`${resolved.workflowId}-`) && /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/.test(id.slice(resolved.workflowId.length + 1));
   if (id !== resolved.workflowId && !scheduled) {
     throw ApplicationFailure.create({ type: 'WrongWorkflowId', nonRetryable: true, message: `workflow ID must be "${resolved.workflowId}" so that only one ${name} runs on ${resolved.target} at a time` });
@@ -100,7 +101,10 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
 
   try {
     // Who asked, as the host verifies it: a name without a valid signature is `unverified:<name>`.
-    const statement = { kind: 'request' as const, workflowId: workflowInfo().workflowId, runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' };
+    // A scheduled run's request was signed once for the schedule (its ID, and the runs' ID without the time).
+    const statement = scheduled
+      ? { kind: 'request' as const, workflowId: resolved.workflowId, scheduleId, runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' }
+      : { kind: 'request' as const, workflowId: workflowInfo().workflowId, runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' };
     rb.requester = await rb.onHost('verify request', (a) => a.verifyRequest({ statement, signature: input.request?.signature }));
     rb.triggeredBy = rb.requester.requester;
     upsertSearchAttributes([{ key: TriggeredBy, value: rb.triggeredBy }]);

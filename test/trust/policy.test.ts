@@ -172,6 +172,18 @@ describe('approvals policy', () => {
       assert.deepEqual(Object.keys(replayed), ['unverified', 'reason']);
       assert.match((replayed as { reason: string }).reason, /does not match this statement/);
     });
+
+    test('a schedule\'s request holds months after it was signed, for that schedule only; a one-run signature does not stand in for it, nor it for one run', async () => {
+      const oneRun = requestOf('alice', new Date(now - 90 * 86_400_000).toISOString());
+      const scheduled = { ...oneRun, scheduleId: 'nightly' };
+      const signature = await signStatement(keys.alice.file, scheduled);
+      assert.deepEqual(await verifyRequestSignature(policy, scheduled, signature, undefined, now), { identity: 'alice', person: 'alice', signer: 'alice', fingerprint: keys.alice.fingerprint });
+      assert.match(((await verifyRequestSignature(policy, { ...scheduled, scheduleId: 'copied' }, signature, undefined, now)) as { reason: string }).reason, /does not match this statement/);
+      assert.match(((await verifyRequestSignature(policy, scheduled, await signStatement(keys.alice.file, oneRun), undefined, now)) as { reason: string }).reason, /does not match this statement/);
+      assert.match(((await verifyRequestSignature(policy, oneRun, signature, undefined, now)) as { reason: string }).reason, /more than 15 min ago/);
+      const future = { ...scheduled, at: new Date(now + 10 * 60_000).toISOString() };
+      assert.match(((await verifyRequestSignature(policy, future, await signStatement(keys.alice.file, future), undefined, now)) as { reason: string }).reason, /in the future/);
+    });
   });
 
   describe('samePerson', () => {
