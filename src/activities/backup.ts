@@ -226,7 +226,13 @@ export async function finishPack(args: { target: string; pack: string; manifest:
 }
 
 /** Keeps the newest `keep` complete packs; deletes older complete ones; never an incomplete one. */
+/** Deletes the complete packs beyond the newest `keep`, each while holding its claim, so a pack another run reads (verifyBackup) stays. */
 export async function pruneBackups(args: { target: string; keep: number }) {
+  return prunePacks(args, whileHolding);
+}
+
+/** pruneBackups with the claim taken by `hold`: the activity's is a Temporal claim on the pack's path. */
+export async function prunePacks(args: { target: string; keep: number }, hold: typeof whileHolding) {
   await requireUnderDataRoots({ target: args.target });
   // The schema says so too, but a step can be scheduled directly on the server: never keep none.
   if (!Number.isInteger(args.keep) || args.keep < 1) throw invalidInput(`keep ${args.keep}: must be a whole number of at least 1; refusing to delete every pack`);
@@ -236,7 +242,7 @@ export async function pruneBackups(args: { target: string; keep: number }) {
   const inUse: Array<{ pack: string; heldBy: string }> = [];
   for (const name of doomed) {
     // A pack another run holds (verifyBackup reading it) stays: the next backup's prune takes it.
-    const outcome = await whileHolding(join(args.target, name), async () => {
+    const outcome = await hold(join(args.target, name), async () => {
       const sha256 = await sha256File(join(args.target, name, 'manifest.json'));
       await rm(join(args.target, name), { recursive: true });
       return sha256;
