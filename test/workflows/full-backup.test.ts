@@ -33,7 +33,15 @@ before(async () => {
   await podman.container('unrelated-1', 'localhost/unrelated:1');
 });
 after(async () => {
-  for (const w of writers) w.kill('SIGKILL');
+  // The whole group: a sqlite3 the loop started would otherwise go on writing its -wal while the folder is removed (ENOTEMPTY).
+  for (const w of writers) {
+    try {
+      process.kill(-w.pid!, 'SIGKILL');
+    } catch {
+      // the loop already ended (a failed insert exits it)
+    }
+  }
+  await Promise.all(writers);
   await rm(root, { recursive: true, force: true });
 });
 
@@ -44,7 +52,7 @@ async function busyDb(path: string): Promise<void> {
     await execa('sqlite3', [path, 'PRAGMA journal_mode=WAL; CREATE TABLE IF NOT EXISTS t(id INTEGER PRIMARY KEY, tx INTEGER, pad BLOB); WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i+1 FROM n WHERE i < 2000) INSERT INTO t(tx, pad) SELECT 0, randomblob(1000) FROM n;']);
   });
   const loop = `i=1; while true; do sqlite3 -cmd '.timeout 5000' ${JSON.stringify(path)} "BEGIN; WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k+1 FROM n WHERE k < 10) INSERT INTO t(tx, pad) SELECT $i, randomblob(1000) FROM n; COMMIT;" || exit 1; i=$((i+1)); done`;
-  writers.push(execa('bash', ['-c', loop], { reject: false }));
+  writers.push(execa('bash', ['-c', loop], { reject: false, detached: true }));
 }
 
 async function sources(name: string): Promise<{ dbs: string[]; volumes: string[] }> {
