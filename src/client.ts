@@ -107,16 +107,21 @@ export function runStartFields(resolved: ResolvedTarget, input: { requestedBy: s
   };
 }
 
+/**
+ * Signs the request over exactly the input the workflow gets (defaults and host filled in), minus
+ * `request`, and puts the signature and its time there. `scheduleId`: once for every run of that schedule.
+ */
+export async function signRequest(input: Record<string, unknown> & { requestedBy: string }, about: { workflowId: string; runbook: string; scheduleId?: string }, sign: (statement: RequestStatement) => Promise<string>): Promise<void> {
+  const at = new Date().toISOString();
+  const signature = await sign({ kind: 'request', ...about, inputDigest: inputDigest(input), requestedBy: input.requestedBy, at });
+  Object.assign(input, { request: { signature, at } });
+}
+
 export async function startRunbook(client: Client, config: Config, runbook: string, rawInput: unknown, options: StartOptions): Promise<StartedRun> {
   const { input, resolved } = prepareRun(runbook, rawInput, options.requestedBy);
   await checkWorkers(client, config, resolved.host);
   const { workflowId } = resolved;
-  if (options.sign) {
-    // Signed over exactly the input the workflow gets (defaults and host filled in), minus `request`.
-    const at = new Date().toISOString();
-    const signature = await options.sign({ kind: 'request', workflowId, runbook: resolved.runbook, inputDigest: inputDigest(input), requestedBy: input.requestedBy, at });
-    Object.assign(input, { request: { signature, at } });
-  }
+  if (options.sign) await signRequest(input, { workflowId, runbook: resolved.runbook }, options.sign);
   try {
     const handle = await client.workflow.start(resolved.runbook, {
       taskQueue: config.taskQueue,

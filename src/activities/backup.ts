@@ -225,8 +225,7 @@ export async function finishPack(args: { target: string; pack: string; manifest:
   return { pack: final, already: false, manifestSha256: createHash('sha256').update(text).digest('hex'), files: args.manifest.files.length, bytes: args.manifest.files.reduce((s, f) => s + f.bytes, 0) };
 }
 
-/** Keeps the newest `keep` complete packs; deletes older complete ones; never an incomplete one. */
-/** Deletes the complete packs beyond the newest `keep`, each while holding its claim, so a pack another run reads (verifyBackup) stays. */
+/** Keeps the newest `keep` complete packs and never touches an incomplete one; deletes older complete ones, each while holding its claim, so a pack another run reads (verifyBackup) stays. */
 export async function pruneBackups(args: { target: string; keep: number }) {
   return prunePacks(args, whileHolding);
 }

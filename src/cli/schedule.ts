@@ -7,9 +7,9 @@
 // never has two scheduled runs at once.
 import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy, type Client } from '@temporalio/client';
 import { Command } from 'commander';
-import { checkWorkers, InvalidRequestError, prepareRun, RefusedError, runStartFields } from '../client';
+import { checkWorkers, InvalidRequestError, prepareRun, RefusedError, runStartFields, signRequest } from '../client';
 import type { Config } from '../config';
-import { inputDigest, type RequestStatement } from '../trust/statements';
+import type { RequestStatement } from '../trust/statements';
 import type { RunbookType } from '../workflows/inputs';
 import { EXIT, ExitError } from './exit';
 import { shortTime, table } from './format';
@@ -69,11 +69,7 @@ export async function createRunbookSchedule(client: Client, config: Config, runb
   const scheduleId = options.id ?? resolved.workflowId;
   if (!SCHEDULE_ID.test(scheduleId)) throw new InvalidRequestError(`--id "${scheduleId}": letters, digits and . _ : / @ - only, at most 400`);
   await checkWorkers(client, config, resolved.host);
-  if (options.sign) {
-    const at = new Date().toISOString();
-    const signature = await options.sign({ kind: 'request', workflowId: resolved.workflowId, scheduleId, runbook: resolved.runbook, inputDigest: inputDigest(input), requestedBy: input.requestedBy, at });
-    Object.assign(input, { request: { signature, at } });
-  }
+  if (options.sign) await signRequest(input, { workflowId: resolved.workflowId, scheduleId, runbook: resolved.runbook }, options.sign);
   const fields = runStartFields(resolved, input, { origin: 'schedule', scheduleId });
   let handle;
   try {

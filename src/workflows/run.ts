@@ -102,9 +102,7 @@ export async function runRunbook<I extends BaseInput>(name: RunbookType, rawInpu
   try {
     // Who asked, as the host verifies it: a name without a valid signature is `unverified:<name>`.
     // A scheduled run's request was signed once for the schedule (its ID, and the runs' ID without the time).
-    const statement = scheduled
-      ? { kind: 'request' as const, workflowId: resolved.workflowId, scheduleId, runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' }
-      : { kind: 'request' as const, workflowId: workflowInfo().workflowId, runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' };
+    const statement = { kind: 'request' as const, workflowId: scheduled ? resolved.workflowId : id, ...(scheduled ? { scheduleId } : {}), runbook: name, inputDigest: inputDigest(rawInput), requestedBy: claimed, at: input.request?.at ?? '' };
     rb.requester = await rb.onHost('verify request', (a) => a.verifyRequest({ statement, signature: input.request?.signature }));
     rb.triggeredBy = rb.requester.requester;
     upsertSearchAttributes([{ key: TriggeredBy, value: rb.triggeredBy }]);
