@@ -28,7 +28,8 @@ export async function containerCli(engine: ContainerEngine): Promise<ContainerCl
   return { engine, argv: containerEngines[engine] ?? [engine] };
 }
 
-export const PACK_PATTERN = /^backup-\d{8}T\d{6}Z$/;
+/** backup-<UTC time>: whole seconds before 0.8.0, milliseconds since. */
+export const PACK_PATTERN = /^backup-\d{8}T\d{6}(\.\d{3})?Z$/;
 const PARTIAL = '.partial-';
 
 /** One file of a pack, as the manifest lists it. */
@@ -63,7 +64,9 @@ async function listPacks(target: string): Promise<{ complete: string[]; incomple
     if (e.name.startsWith(PARTIAL) && PACK_PATTERN.test(e.name.slice(PARTIAL.length))) incomplete.push(e.name);
     else if (PACK_PATTERN.test(e.name) && (await lstat(join(target, e.name, 'manifest.json')).then((i) => i.isFile(), () => false))) complete.push(e.name);
   }
-  return { complete: complete.sort(), incomplete: incomplete.sort() };
+  // By time: a whole-second name (before 0.8.0) is that second's .000.
+  const byTime = (a: string, b: string) => a.replace(/(\d{6})Z$/, '$1.000Z').localeCompare(b.replace(/(\d{6})Z$/, '$1.000Z'));
+  return { complete: complete.sort(byTime), incomplete: incomplete.sort(byTime) };
 }
 
 export interface BackupFacts {

@@ -18,8 +18,14 @@ const baseName = (path: string) => path.replace(/\/+$/, '').replace(/^.*\//, '')
 const sqlitePath = (db: string, i: number) => `sqlite/${i}-${baseName(db)}`;
 const volumePath = (dir: string, i: number) => `volumes/${i}-${baseName(dir)}.tar`;
 
+/**
+ * backup-<UTC time to the millisecond>. Runs started before 0.8.0 keep whole seconds: two runs of one
+ * target started in the same second (a manual run beside a scheduled one) got one name, and the
+ * second was refused.
+ */
 function packName(): string {
-  return `backup-${workflowInfo().runStartTime.toISOString().replace(/[-:]/g, '').replace(/\..*$/, '')}Z`;
+  const time = workflowInfo().runStartTime.toISOString().replace(/[-:]/g, '');
+  return `backup-${patched('pack-name-ms') ? time : time.replace(/\.\d+Z$/, 'Z')}`;
 }
 
 function planActions(input: FullBackupInput, f: BackupFacts, pack: string): string[] {

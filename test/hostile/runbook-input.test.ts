@@ -324,6 +324,16 @@ describe('hostile runbook input', () => {
       expectUntouched(sb, async () => {
         assert.deepEqual(await prunePacks({ target: join(data, 'nightly'), keep: 2 }, withoutClaims), { kept: ['backup-20200101T000000Z', 'backup-20200102T000000Z'], deleted: [], inUse: [], incompleteUntouched: ['.partial-backup-20191231T000000Z', '.partial-backup-20200107T000000Z'] });
       }));
+    test('pruneBackups orders whole-second names (before 0.8.0) and millisecond names by time, and keeps the newest', async () => {
+      const mixed = join(data, 'mixed');
+      for (const pack of ['backup-20200101T000000.500Z', 'backup-20200101T000000Z', 'backup-20191231T235959.999Z']) {
+        await mkdir(join(mixed, pack), { recursive: true });
+        await writeFile(join(mixed, pack, 'manifest.json'), '{}');
+      }
+      const out = await prunePacks({ target: mixed, keep: 1 }, withoutClaims);
+      assert.deepEqual(out.deleted.map((d) => d.pack), ['backup-20191231T235959.999Z', 'backup-20200101T000000Z']);
+      assert.deepEqual(out.kept, ['backup-20200101T000000.500Z']);
+    });
     test('pruneBackups deletes only complete packs: never a folder without manifest.json (or with a linked or folder one), a symlinked pack, a .partial-* one, or a look-alike', async () => {
       const expected = join(sb.root, '..', 'expected-nightly');
       await nightly(expected, false);

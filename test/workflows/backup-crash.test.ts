@@ -79,7 +79,7 @@ test('a worker killed with SIGKILL during the image save: the run resumes, one c
   // Exactly one pack, renamed complete: nothing left under the partial name, nothing else.
   const names = await readdir(target);
   assert.equal(names.length, 1, `one entry in the target: ${names.join(', ')}`);
-  assert.match(names[0]!, /^backup-\d{8}T\d{6}Z$/);
+  assert.match(names[0]!, /^backup-\d{8}T\d{6}\.\d{3}Z$/);
   assert.equal(`.partial-${names[0]}`, partial[0], 'the partial folder was renamed, not left beside the pack');
   const pack = join(target, names[0]!);
   const manifest = JSON.parse(await readFile(join(pack, 'manifest.json'), 'utf8')) as { files: Array<{ path: string; bytes: number; sha256: string }>; images: Array<{ id: string }> };

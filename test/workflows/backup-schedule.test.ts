@@ -120,7 +120,7 @@ describe('fullBackup on a schedule (runbook schedule backup)', () => {
       // Pack names have one-second resolution: the next run starts in another second.
       await new Promise((resolve) => setTimeout(resolve, 1100));
     }
-    assert.match(made[0]!, /^backup-\d{8}T\d{6}Z$/);
+    assert.match(made[0]!, /^backup-\d{8}T\d{6}\.\d{3}Z$/);
     assert.deepEqual(await packs(), made.slice(1), 'keep 2: the newest two');
 
     const succeeded = await runCli(config, ['list', '--runbook', 'fullBackup', '--target', runTarget, '--status', 'Succeeded', '--json']);

@@ -79,7 +79,7 @@ describe('fullBackup', () => {
     assert.equal(report?.outcome, 'Succeeded', error);
     const packs = await readdir(target);
     assert.equal(packs.length, 1);
-    assert.match(packs[0]!, /^backup-\d{8}T\d{6}Z$/);
+    assert.match(packs[0]!, /^backup-\d{8}T\d{6}\.\d{3}Z$/);
     const pack = join(target, packs[0]!);
     const manifest = JSON.parse(await readFile(join(pack, 'manifest.json'), 'utf8'));
     assert.deepEqual(manifest.files.map((f: any) => f.path).sort(), ['images.tar', 'sqlite/0-app.db', 'volumes/0-uploads.tar']);
