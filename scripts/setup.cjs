@@ -55,6 +55,7 @@ const PACKAGES = {
   'etcd-client': () => onPath('etcdctl'), // etcdRecover and etcdSnapshot drive etcdctl
   sqlite3: () => onPath('sqlite3'), // fullBackup's online backup and integrity_check
   postgresql: postgresBin, // the cluster topology's database (initdb, pg_ctl)
+  openssl: () => onPath('openssl'), // the cluster's mTLS test makes its CA and certificates
 };
 
 // What each npm script needs. `npm start` itself runs only Node programs; its worker's runbooks
@@ -67,7 +68,7 @@ const NEEDS = {
   bench: ['git', 'git-lfs', 'podman', 'sqlite3', 'postgresql'],
   // The production topology on one machine: PostgreSQL, and the worker's tools as for `npm start`.
   'stack:cluster': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3', 'postgresql'],
-  'test:cluster': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3', 'postgresql'],
+  'test:cluster': ['git', 'git-lfs', 'etcd-server', 'etcd-client', 'sqlite3', 'postgresql', 'openssl'],
 };
 
 function scriptName(commandArgs) {

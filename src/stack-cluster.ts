@@ -2,8 +2,10 @@
 // Docker (src/platform/cluster.ts): PostgreSQL, schema, the Temporal server, namespace and Web UI,
 // state under var/cluster/ (runs survive a restart), and our worker for two hosts, alpha and beta,
 // each with its own services file, data root and demo HTTP service under var/cluster/hosts/<host>/.
-// Ctrl-C stops the workers, then the UI, the server and PostgreSQL.
+// Ctrl-C stops the workers, then the UI, the server and PostgreSQL. With RUNBOOK_TLS_DIR (the
+// variable compose reads) naming a folder of certificates, docker-compose.mtls.yml is layered on.
 import { mkdir, writeFile } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ResultPromise } from 'execa';
 import { logger } from './logger';
@@ -21,7 +23,8 @@ async function main(): Promise<void> {
   await mkdir(clusterDir, { recursive: true });
   let cluster: Cluster;
   try {
-    cluster = await startCluster({ dir: clusterDir, detach: true });
+    const tlsDir = process.env.RUNBOOK_TLS_DIR;
+    cluster = await startCluster({ dir: clusterDir, detach: true, ...(tlsDir ? { mtls: { dir: resolve(tlsDir) } } : {}) });
   } catch (err) {
     logger.fatal({ err }, `cannot start the cluster in ${clusterDir} (its logs are in ${clusterDir}/logs)`);
     process.exit(1);
@@ -40,6 +43,7 @@ async function main(): Promise<void> {
     await endLeftover(pidFile, hasEnv(`RUNBOOK_SERVICES_FILE=${servicesFile}`));
     const metrics = `127.0.0.1:${await freePort()}`;
     const worker = spawnStackWorker({
+      ...cluster.clientTls,
       TEMPORAL_ADDRESS: cluster.address,
       TEMPORAL_UI_URL: cluster.uiUrl ?? '',
       RUNBOOK_HOST: host,
@@ -52,6 +56,7 @@ async function main(): Promise<void> {
   }
 
   const t = cluster.timings;
+  const tlsEnv = Object.entries(cluster.clientTls).map(([k, v]) => `${k}=${v} `).join('');
   process.stderr.write(
     [
       '',
@@ -59,7 +64,7 @@ async function main(): Promise<void> {
       `Temporal Web UI    ${cluster.uiUrl ?? '(off)'}/namespaces/${cluster.namespace}/workflows`,
       `Started in         ${(t.total / 1000).toFixed(1)} s: PostgreSQL ${t.postgres} ms, schema ${t.schema} ms, server ${t.server} ms, namespace ${t.namespace} ms${t.ui === undefined ? '' : `, UI ${t.ui} ms`}`,
       ...workers.map((w) => `Worker ${w.host.padEnd(11)} pid ${w.process.pid}, services ${w.servicesFile}, metrics http://${w.metrics}/metrics`),
-      ...workers.map((w) => `Try on ${w.host.padEnd(11)} TEMPORAL_ADDRESS=${cluster.address} npx runbook start serviceRestart --input ${w.example} --wait`),
+      ...workers.map((w) => `Try on ${w.host.padEnd(11)} ${tlsEnv}TEMPORAL_ADDRESS=${cluster.address} npx runbook start serviceRestart --input ${w.example} --wait`),
       `Logs               ${clusterDir}/logs`,
       'Ctrl-C stops everything.',
       '',

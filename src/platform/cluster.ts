@@ -10,10 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Connection } from '@temporalio/client';
+import { loadConfig, temporalTlsOptions } from '../config';
 import type { ResultPromise } from 'execa';
 import { logger } from '../logger';
 import { endLeftover, runsBinary, runStep, spawnLogged, waitUntil } from './children';
-import { composeEnvironment, composeScript, COMPOSE_FILE } from './compose';
+import { composeBindMounts, composeEnvironment, composeScript, COMPOSE_FILE, MTLS_COMPOSE_FILE } from './compose';
 import { freePort } from './dev-server';
 import { startPostgres, type Postgres } from './postgres';
 
@@ -33,6 +34,12 @@ export interface ClusterOptions {
   detach?: boolean;
   ui?: boolean;
   composeFile?: string;
+  /**
+   * Mutual TLS as docker-compose.mtls.yml sets it up, layered over the compose file: `dir` holds the
+   * files it names (ca.pem, server.pem/.key, client.pem/.key), mounted where compose mounts
+   * RUNBOOK_TLS_DIR.
+   */
+  mtls?: { dir: string };
 }
 
 export interface ClusterServer {
@@ -55,6 +62,8 @@ export interface Cluster {
   postgres: Postgres;
   server: ClusterServer;
   uiPid?: number;
+  /** TEMPORAL_TLS_* a client of this frontend needs (compose's worker environment); empty without mTLS. */
+  clientTls: Record<string, string>;
   /** Milliseconds each start-up step took. */
   timings: { postgres: number; schema: number; server: number; namespace: number; ui?: number; total: number };
   /** Stops the UI, the server and PostgreSQL; removes the folder when it was a temp one. */
@@ -93,8 +102,8 @@ async function freeLowPort(): Promise<number> {
 }
 
 /** True once the frontend answers, and, with `namespace`, serves it. */
-async function frontendServes(address: string, namespace?: string): Promise<boolean> {
-  const connection = await Connection.connect({ address, connectTimeout: 1000 });
+async function frontendServes(address: string, clientTls: Record<string, string>, namespace?: string): Promise<boolean> {
+  const connection = await Connection.connect({ address, connectTimeout: 1000, tls: temporalTlsOptions(loadConfig(clientTls)) });
   try {
     await connection.workflowService.getSystemInfo({});
     if (namespace) await connection.workflowService.describeNamespace({ namespace });
@@ -123,6 +132,19 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   await symlink(required('TEMPORAL_SQL_TOOL'), join(bin, 'temporal-sql-tool'));
   await symlink(process.env.TEMPORAL_CLI || required('TEMPORAL_CLI'), join(bin, 'temporal'));
   const scriptPath = `${bin}:/usr/bin:/bin`;
+  const files = options.mtls ? [composeFile, MTLS_COMPOSE_FILE] : [composeFile];
+  const vars = options.mtls ? { RUNBOOK_TLS_DIR: options.mtls.dir } : {};
+  /** Compose's environment for `service`, a path inside one of its bind mounts pointed at the host folder. */
+  const envOf = (service: string): Record<string, string> => {
+    const mounts = composeBindMounts(service, files, vars);
+    return Object.fromEntries(
+      Object.entries(composeEnvironment(service, files, vars)).map(([k, v]) => {
+        const mount = mounts.find((m) => v === m.target || v.startsWith(`${m.target}/`));
+        return [k, mount ? mount.source + v.slice(mount.target.length) : v];
+      }),
+    );
+  };
+  const clientTls = Object.fromEntries(Object.entries(envOf('worker')).filter(([k]) => k.startsWith('TEMPORAL_TLS_')));
 
   let postgres: Postgres | undefined;
   let serverChild: ResultPromise | undefined;
@@ -137,7 +159,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
   try {
     // 1. PostgreSQL, as compose's postgresql service: user and password from its environment.
     let t = Date.now();
-    const pgEnv = composeEnvironment('postgresql', composeFile);
+    const pgEnv = envOf('postgresql');
     postgres = await startPostgres({ dir: join(dir, 'postgres'), port: await freePort(), user: pgEnv.POSTGRES_USER ?? 'postgres', password: pgEnv.POSTGRES_PASSWORD ?? '' });
     const pgMs = Date.now() - t;
     log.info({ port: postgres.port, postgresPid: postgres.pid, ms: pgMs }, 'PostgreSQL ready');
@@ -147,7 +169,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     const db = { POSTGRES_SEEDS: '127.0.0.1', DB_PORT: String(postgres.port) };
     const adminScript = composeScript('temporal-admin-tools', composeFile).replaceAll(IMAGE_SCHEMA_DIR, join(serverSource, 'schema'));
     await runStep('schema setup (compose temporal-admin-tools)', join(logs, 'schema.log'), '/bin/sh', ['-c', adminScript], {
-      env: { ...composeEnvironment('temporal-admin-tools', composeFile), ...db, PATH: scriptPath },
+      env: { ...envOf('temporal-admin-tools'), ...db, PATH: scriptPath },
       cwd: dir,
     });
     const schemaMs = Date.now() - t;
@@ -166,7 +188,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       DYNAMIC_CONFIG_FILE_PATH: DYNAMIC_CONFIG,
       ...Object.fromEntries(Object.entries(ports).map(([k, v]) => [k, String(v)])),
     };
-    const serverEnv = { ...composeEnvironment('temporal', composeFile), ...overrides };
+    const serverEnv = { ...envOf('temporal'), ...overrides };
     const address = `127.0.0.1:${ports.FRONTEND_GRPC_PORT}`;
     const serverBin = required('TEMPORAL_SERVER_BIN');
     const serverLog = join(logs, 'temporal-server.log');
@@ -176,7 +198,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       await endLeftover(join(dir, 'temporal-server.pid'), runsBinary(serverBin));
       serverChild = spawnLogged(serverLog, serverBin, ['start'], { env: serverEnv, cwd: dir, detached: options.detach });
       await writeFile(join(dir, 'temporal-server.pid'), `${serverChild.pid}\n`);
-      await waitUntil('Temporal server start', serverLog, () => frontendServes(address, namespaceReady ? NAMESPACE : undefined), { child: serverChild, timeoutMs: 180_000 });
+      await waitUntil('Temporal server start', serverLog, () => frontendServes(address, clientTls, namespaceReady ? NAMESPACE : undefined), { child: serverChild, timeoutMs: 180_000 });
     };
     await startServer();
     const serverMs = Date.now() - t;
@@ -185,12 +207,12 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     // 4. Namespace, retention and search attributes: compose's create-namespace script.
     t = Date.now();
     await runStep('namespace setup (compose temporal-create-namespace)', join(logs, 'namespace.log'), '/bin/sh', ['-c', composeScript('temporal-create-namespace', composeFile)], {
-      env: { ...composeEnvironment('temporal-create-namespace', composeFile), TEMPORAL_ADDRESS: address, PATH: scriptPath, HOME: dir },
+      env: { ...envOf('temporal-create-namespace'), TEMPORAL_ADDRESS: address, PATH: scriptPath, HOME: dir },
       cwd: dir,
       timeoutMs: 300_000,
     });
     namespaceReady = true;
-    await waitUntil('namespace check', join(logs, 'namespace.log'), () => frontendServes(address, NAMESPACE), { timeoutMs: 60_000 });
+    await waitUntil('namespace check', join(logs, 'namespace.log'), () => frontendServes(address, clientTls, NAMESPACE), { timeoutMs: 60_000 });
     const namespaceMs = Date.now() - t;
     log.info({ namespace: NAMESPACE, ms: namespaceMs }, 'namespace and search attributes set');
 
@@ -206,7 +228,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       const uiBin = required('TEMPORAL_UI_SERVER');
       await endLeftover(join(dir, 'temporal-ui.pid'), runsBinary(uiBin));
       uiChild = spawnLogged(uiLog, uiBin, ['--root', uiRoot, '--env', 'docker', 'start'], {
-        env: { ...composeEnvironment('temporal-ui', composeFile), TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(uiPort), TEMPORAL_CORS_ORIGINS: `http://localhost:${uiPort},${uiUrl}` },
+        env: { ...envOf('temporal-ui'), TEMPORAL_ADDRESS: address, TEMPORAL_UI_PORT: String(uiPort), TEMPORAL_CORS_ORIGINS: `http://localhost:${uiPort},${uiUrl}` },
         cwd: dir,
         detached: options.detach,
       });
@@ -241,6 +263,7 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
       get uiPid() {
         return uiChild?.pid;
       },
+      clientTls,
       timings: { postgres: pgMs, schema: schemaMs, server: serverMs, namespace: namespaceMs, ui: uiMs, total: Date.now() - began },
       stop: stopAll,
     };

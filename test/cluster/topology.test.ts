@@ -16,6 +16,7 @@ import type { ServiceSpec } from '../../src/workflows/inputs';
 import { hostTaskQueue } from '../../src/workflows/names';
 import { useCluster } from '../helpers/cluster';
 import { get, waitFor } from '../helpers/service';
+import { processEnv } from '../helpers/worker-process';
 
 const repo = (rel: string) => fileURLToPath(new URL(`../../${rel}`, import.meta.url));
 const compose = parse(readFileSync(repo('docker-compose.yml'), 'utf8'), { merge: true }) as {
@@ -36,11 +37,6 @@ async function tree(dir: string): Promise<Record<string, string>> {
     out[rel] = `${s.isDirectory() ? 'dir' : s.size}:${s.ctimeMs}`;
   }
   return out;
-}
-
-async function processEnv(pid: number): Promise<Record<string, string>> {
-  const entries = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
-  return Object.fromEntries(entries.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
 }
 
 test('the server runs `temporal-server start` with exactly compose\'s `temporal` environment plus the one-machine overrides', async () => {

@@ -2,8 +2,8 @@
 // stopped by after()), with two hosts, alpha and beta: each our real worker in its own process
 // (spawnWorker), with its own services file, data root, state dir and demo HTTP service under
 // <cluster>/hosts/<host>/. Tests kill and start the server, PostgreSQL and each host's worker.
-import { readFile } from 'node:fs/promises';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before } from 'node:test';
 import type { Client } from '@temporalio/client';
@@ -14,6 +14,7 @@ import { freePort } from '../../src/platform/dev-server';
 import { writeDevHostFile } from '../../src/stack-hosts';
 import { DEFAULT_TASK_QUEUE } from '../../src/workflows/names';
 import { pidInFile } from './service';
+import { makeMtlsCertificates } from './tls-certs';
 import { spawnWorker, type WorkerProcess } from './worker-process';
 
 export const HOST_NAMES = ['alpha', 'beta'] as const;
@@ -72,20 +73,28 @@ function makeHost(name: HostName, cluster: Cluster, config: Config, running: Wor
     async start() {
       if (alive()) throw new Error(`host ${name}'s worker still runs (pid ${worker!.process.pid})`);
       worker = await spawnWorker(config, running, {
-        env: { TEMPORAL_ADDRESS: cluster.address, RUNBOOK_HOST: name, RUNBOOK_SERVICES_FILE: host.servicesFile, RUNBOOK_STATE_DIR: join(dir, 'state') },
+        env: { ...cluster.clientTls, TEMPORAL_ADDRESS: cluster.address, RUNBOOK_HOST: name, RUNBOOK_SERVICES_FILE: host.servicesFile, RUNBOOK_STATE_DIR: join(dir, 'state') },
       });
     },
   };
   return host;
 }
 
-/** The cluster, client and both hosts for this test file; read the fields inside tests. */
-export function useCluster(): ClusterBed {
-  const bed = { cleanups: [] } as unknown as ClusterBed;
+/**
+ * The cluster, client and both hosts for this test file; read the fields inside tests. `mtls`:
+ * docker-compose.mtls.yml layered on, with certificates from makeMtlsCertificates in
+ * `bed.tlsDir`, and every client (workers, `bed.client`) presenting compose's client certificate.
+ */
+export function useCluster(options: { mtls?: boolean; ui?: boolean } = {}): ClusterBed & { tlsDir?: string } {
+  const bed = { cleanups: [] } as unknown as ClusterBed & { tlsDir?: string };
   const running: WorkerProcess[] = [];
   before(async () => {
-    bed.cluster = await startCluster({ ui: false });
-    bed.config = { ...loadConfig({}), address: bed.cluster.address, namespace: bed.cluster.namespace, taskQueue: DEFAULT_TASK_QUEUE, metricsAddress: '' };
+    if (options.mtls) {
+      bed.tlsDir = await mkdtemp(join(tmpdir(), 'cluster-tls-'));
+      await makeMtlsCertificates(bed.tlsDir);
+    }
+    bed.cluster = await startCluster({ ui: options.ui ?? false, ...(bed.tlsDir ? { mtls: { dir: bed.tlsDir } } : {}) });
+    bed.config = { ...loadConfig(bed.cluster.clientTls), address: bed.cluster.address, namespace: bed.cluster.namespace, taskQueue: DEFAULT_TASK_QUEUE, metricsAddress: '' };
     bed.client = await connectClient(bed.config);
     bed.hosts = {} as Record<HostName, ClusterHost>;
     for (const name of HOST_NAMES) {
@@ -113,6 +122,7 @@ export function useCluster(): ClusterBed {
       }
     }
     await bed.cluster?.stop();
+    if (bed.tlsDir) await rm(bed.tlsDir, { recursive: true, force: true });
   }, { timeout: 120_000 });
   return bed;
 }

@@ -41,3 +41,9 @@ export async function processIo(worker: WorkerProcess): Promise<{ rchar: number;
   const field = (name: string) => Number(new RegExp(`^${name}: (\\d+)$`, 'm').exec(text)?.[1] ?? NaN);
   return { rchar: field('rchar'), wchar: field('wchar'), writeBytes: field('write_bytes') };
 }
+
+/** A live process's environment (`/proc/<pid>/environ`). */
+export async function processEnv(pid: number): Promise<Record<string, string>> {
+  const entries = (await readFile(`/proc/${pid}/environ`, 'utf8')).split('\0').filter(Boolean);
+  return Object.fromEntries(entries.map((kv) => [kv.slice(0, kv.indexOf('=')), kv.slice(kv.indexOf('=') + 1)]));
+}
